@@ -1,0 +1,5 @@
+import sys
+
+from amcr.cli import main
+
+sys.exit(main())

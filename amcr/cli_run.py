@@ -1,0 +1,48 @@
+"""``amcr run``: one container in the foreground, its I/O relayed to ours.
+
+A single-threaded select loop (epoll) moves bytes between our stdio and the
+container's PTY master or pipes, watches the container's exit on a pidfd,
+forwards window-size changes, and proxies signals. No asyncio here: importing
+it costs more than the rest of a container start.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from amcr.errors import SpecError
+from amcr.spec import ContainerSpec, Mount, parse_env
+
+
+def spec_from_args(args: argparse.Namespace, tty: bool,
+                   winsize: tuple[int, int] | None) -> ContainerSpec:
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise SpecError("no command given", hint="usage: amcr run [OPTIONS] [--] CMD [ARGS...]")
+    if args.image != "host" and args.rootfs:
+        raise SpecError("--image and --rootfs are exclusive", hint="pick one")
+    return ContainerSpec(
+        argv=tuple(cmd), image=args.image, rootfs=args.rootfs, name=args.name,
+        hostname=args.hostname, env=parse_env(args.env), workdir=args.workdir,
+        mounts=tuple(Mount.parse(v) for v in args.volume), read_only=args.read_only,
+        keep=args.keep, tty=tty, winsize=winsize, pivot_root=not args.no_pivot,
+        term=os.environ.get("TERM", "xterm") or "xterm")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from amcr.kernel.pty import get_winsize
+    stdin_tty = os.isatty(0)
+    tty = (args.tty or stdin_tty) and not args.no_tty
+    interactive = args.interactive or (tty and stdin_tty)
+    winsize = get_winsize(0) or get_winsize(1) if tty else None
+    spec = spec_from_args(args, tty, winsize or ((24, 80) if tty else None))
+    from amcr.runtime.foreground import run_foreground
+    result = run_foreground(spec, interactive=interactive)
+    if result.kept_layer:
+        sys.stderr.write(f"amcr: kept the writable layer at {result.kept_layer}\n")
+    if result.root_method == "chroot" and spec.pivot_root:
+        sys.stderr.write("amcr: pivot_root failed here; used chroot (weaker isolation)\n")
+    return result.exit_code

@@ -1,0 +1,98 @@
+"""Per-container writable layers: ``<home>/containers/ID/{upper,work,merged}``.
+
+The layer is an overlayfs upper directory on disk; it is removed when the
+container goes unless the user asked to keep it. Files written inside a
+container with a subordinate-ID mapping are owned by IDs the user does not
+hold, so removal first tries as the user and then, for what is left, from a
+child that joins the container's user namespace, where those IDs are ours.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+
+from amcr import paths
+from amcr.images.store import remove_tree
+
+
+@dataclass(frozen=True)
+class Layer:
+    path: str
+
+    @property
+    def upper(self) -> str:
+        return os.path.join(self.path, "upper")
+
+    @property
+    def work(self) -> str:
+        return os.path.join(self.path, "work")
+
+    @property
+    def merged(self) -> str:
+        return os.path.join(self.path, "merged")
+
+
+def new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def create(container_id: str, hostname: str) -> Layer:
+    """Make the layer's directories and pre-seed per-container /etc files."""
+    base = paths.ensure_dir(paths.containers_dir())
+    layer = Layer(os.path.join(base, container_id))
+    os.mkdir(layer.path, 0o700)
+    for d in (layer.upper, layer.work, layer.merged):
+        os.mkdir(d, 0o755)
+    etc_dir = os.path.join(layer.upper, "etc")
+    os.mkdir(etc_dir, 0o755)
+    with open(os.path.join(etc_dir, "hostname"), "w", encoding="utf-8") as f:
+        f.write(hostname + "\n")
+    return layer
+
+
+def merged_only(container_id: str) -> Layer:
+    """A layer with only a mount point, for --read-only containers."""
+    base = paths.ensure_dir(paths.containers_dir())
+    layer = Layer(os.path.join(base, container_id))
+    os.mkdir(layer.path, 0o700)
+    os.mkdir(layer.merged, 0o755)
+    return layer
+
+
+def remove(layer: Layer, userns_fd: int | None = None) -> None:
+    """Delete the layer; fall back to the container's user namespace for foreign IDs."""
+    try:
+        remove_tree(layer.path)
+        return
+    except OSError:
+        if userns_fd is None:
+            raise
+    _remove_in_userns(layer.path, userns_fd)
+
+
+def keep(layer: Layer) -> str:
+    """Keep only the writable upper directory; return its path."""
+    for d in (layer.work, layer.merged):
+        try:
+            remove_tree(d)
+        except OSError:
+            pass
+    return layer.upper
+
+
+def _remove_in_userns(path: str, userns_fd: int) -> None:
+    from amcr.kernel.namespaces import CLONE_NEWUSER, setns
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            setns(userns_fd, CLONE_NEWUSER)
+            shutil.rmtree(path, ignore_errors=True)
+            code = 0 if not os.path.exists(path) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        remove_tree(path)   # raises with the real reason

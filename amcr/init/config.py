@@ -1,0 +1,30 @@
+"""Everything the child needs, resolved by the parent before fork.
+
+The child must not make decisions that can fail for user-input reasons: all
+validation happened in the spec; here are only facts (paths, fds, maps).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amcr.images.plan import RootfsPlan
+from amcr.kernel.userns import IdMapping
+from amcr.spec import Mount
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    hostname: str
+    workdir: str
+    plan: RootfsPlan
+    merged: str                      # mount point of the container's root
+    upper: str | None                # overlay upper dir (None: read-only root)
+    work: str | None
+    mounts: tuple[Mount, ...]
+    mapping: IdMapping
+    tty: bool
+    winsize: tuple[int, int] | None
+    pivot_root: bool
+    stdio: tuple[int, int, int] | None   # pipe ends for 0, 1, 2 when not a tty

@@ -1,0 +1,136 @@
+"""The container's PID 1 before exec: the ordered steps, then execve.
+
+Each step is (name, function) so that a failure names the step that failed
+and tests can check the order. The comment on each says why it sits there.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+
+from amcr.init import messages, rootfs
+from amcr.init.config import InitConfig
+from amcr.kernel import fds, prctl_min, pty
+from amcr.kernel.namespaces import sethostname
+
+
+class _State:
+    """What the steps hand each other (the PTY master, how root was switched)."""
+
+    def __init__(self) -> None:
+        self.master: int | None = None
+        self.slave: int | None = None
+        self.root_method = "pivot_root"
+
+
+Step = Callable[[InitConfig, _State], None]
+
+
+def _mounts(cfg: InitConfig, st: _State) -> None:
+    rootfs.make_private()
+    rootfs.mount_root(cfg)
+    rootfs.bind_host_dirs(cfg)
+    rootfs.bind_volumes(cfg)
+    rootfs.mount_proc(cfg)
+    rootfs.mount_dev(cfg)
+    rootfs.mount_sys(cfg)
+    rootfs.mount_tmp(cfg)
+
+
+def _switch_root(cfg: InitConfig, st: _State) -> None:
+    st.root_method = rootfs.switch_root(cfg)
+
+
+def _hostname(cfg: InitConfig, st: _State) -> None:
+    sethostname(cfg.hostname)
+
+
+def _workdir(cfg: InitConfig, st: _State) -> None:
+    # After the root switch, so the path resolves inside the container only;
+    # created when missing, as docker and podman do.
+    if not os.path.isdir(cfg.workdir):
+        os.makedirs(cfg.workdir, exist_ok=True)
+    os.chdir(cfg.workdir)
+
+
+def _terminal(cfg: InitConfig, st: _State) -> None:
+    # After the root switch: the PTY comes from the container's own devpts, so
+    # `tty` names a /dev/pts/N that exists inside.
+    if cfg.tty:
+        st.master, st.slave = pty.open_pty()
+        if cfg.winsize:
+            pty.set_winsize(st.slave, *cfg.winsize)
+        pty.make_controlling_terminal(st.slave)
+        for target in (0, 1, 2):
+            os.dup2(st.slave, target)
+    else:
+        os.setsid()
+        assert cfg.stdio is not None
+        for target, fd in enumerate(cfg.stdio):
+            os.dup2(fd, target)
+
+
+def _identity(cfg: InitConfig, st: _State) -> None:
+    # Supplementary groups of the host user would still grant access to host
+    # files (unmapped, they show as nogroup); drop them where setgroups is
+    # allowed (not after the "deny" a single self-written map requires).
+    if cfg.mapping.by_parent:
+        os.setgroups([])
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
+def _close_fds(cfg: InitConfig, st: _State) -> None:
+    # The runtime holds other containers' PTYs and its event loop's epoll fd;
+    # marking everything >= 3 close-on-exec keeps the error pipe until execve.
+    fds.cloexec_from(3)
+
+
+def _no_new_privs(cfg: InitConfig, st: _State) -> None:
+    # Before exec: a setuid binary inside must gain nothing.
+    prctl_min.set_no_new_privs()
+
+
+STEPS: tuple[tuple[str, Step], ...] = (
+    ("mount", _mounts),              # needs PID 1 of the new PID ns (for /proc)
+    ("switch root", _switch_root),   # after every mount that needs a host path
+    ("hostname", _hostname),         # any time inside the UTS ns; grouped with config
+    ("workdir", _workdir),
+    ("terminal", _terminal),
+    ("identity", _identity),         # after mounts: keeps the caps they needed
+    ("close fds", _close_fds),
+    ("no_new_privs", _no_new_privs),
+)
+
+
+def run(cfg: InitConfig, sock: socket.socket, errfd: int) -> None:
+    """Child 2 (PID 1 inside): never returns."""
+    st = _State()
+    step = "start"
+    try:
+        for step, func in STEPS:
+            func(cfg, st)
+        step = "sync"
+        payload = st.root_method.encode()
+        if st.master is not None:
+            socket.send_fds(sock, [messages.READY + b"\0" + payload], [st.master])
+            os.close(st.master)
+        else:
+            messages.send(sock, messages.READY, payload)
+        # Wait until the runtime has reaped child 1 and so became our parent;
+        # only then does the parent-death signal point at the runtime.
+        if messages.expect(sock, messages.GO) is None:
+            os._exit(125)
+        prctl_min.set_pdeathsig_kill()
+    except OSError as exc:
+        messages.report_failure(errfd, step, exc.errno or 0, str(exc))
+        os._exit(125)
+    except BaseException as exc:  # noqa: BLE001 - anything here must be reported
+        messages.report_failure(errfd, step, 0, f"{type(exc).__name__}: {exc}")
+        os._exit(125)
+    try:
+        os.execvpe(cfg.argv[0], list(cfg.argv), cfg.env)
+    except OSError as exc:
+        messages.report_failure(errfd, "exec", exc.errno or 0, cfg.argv[0])
+    os._exit(127)

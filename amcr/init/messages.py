@@ -1,0 +1,66 @@
+"""Typed messages between the runtime and its children, sent and awaited in pairs.
+
+The sync channel is a SOCK_SEQPACKET socketpair (message boundaries for free,
+and descriptors ride along with SCM_RIGHTS). Failures travel on a separate
+close-on-exec pipe: EOF there means execve succeeded.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+UNSHARED = b"unshared"   # child 1 -> parent: please write my ID map
+MAPPED = b"mapped"       # parent -> child 1: the map is written
+PID = b"pid"             # child 1 -> parent: host PID of the container's PID 1
+GO = b"go"               # parent -> child 2: you are now my child; finish and exec
+READY = b"ready"         # child 2 -> parent: set up; how root was switched; PTY master
+
+
+def send(sock: socket.socket, tag: bytes, payload: bytes = b"") -> None:
+    sock.send(tag + b"\0" + payload)
+
+
+def expect(sock: socket.socket, tag: bytes) -> bytes | None:
+    """The payload of the next message if it is ``tag``; None on EOF (peer died)."""
+    msg = sock.recv(4096)
+    if not msg:
+        return None
+    got, _, payload = msg.partition(b"\0")
+    if got != tag:
+        raise OSError(0, f"protocol error: expected {tag!r}, got {got!r}")
+    return payload
+
+
+def send_pid(sock: socket.socket, pid: int) -> None:
+    send(sock, PID, struct.pack("=i", pid))
+
+
+def expect_pid(sock: socket.socket) -> int | None:
+    payload = expect(sock, PID)
+    return None if payload is None else struct.unpack("=i", payload)[0]
+
+
+# --- the exec-error pipe -------------------------------------------------------
+
+def report_failure(fd: int, step: str, err: int, message: str) -> None:
+    """Child: say which step failed and why, in one write (atomic below PIPE_BUF)."""
+    data = f"{step}\0{err}\0{message}".encode(errors="replace")[:4000]
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+
+
+def read_failure(fd: int) -> tuple[str, int, str] | None:
+    """Parent: None when the pipe closed empty (exec succeeded), else the report."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    if not chunks:
+        return None
+    step, err, message = b"".join(chunks).decode(errors="replace").split("\0", 2)
+    return step, int(err), message

@@ -1,0 +1,75 @@
+"""mount(2), umount2(2), pivot_root(2), and reading the flags a bind must keep."""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+from amcr.kernel.libc import check, libc
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MNT_DETACH = 2
+
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine(), 155)
+
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                       ctypes.c_char_p]
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else os.fsencode(s)
+
+
+def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0,
+          data: str | None = None) -> None:
+    """mount(2); raises OSError naming the target."""
+    check(libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
+
+
+def umount(target: str, flags: int = 0) -> None:
+    check(libc.umount2(_b(target), flags), "umount", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    check(libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root", new_root)
+
+
+# statvfs f_flag bits (ST_*) that the kernel "locks" on a mount inherited from a
+# more privileged user namespace: a remount inside a user namespace must repeat
+# them or it fails with EPERM.
+_ST_TO_MS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME,
+             2048: MS_NODIRATIME, 4096: MS_RELATIME}
+
+
+def locked_flags(path: str) -> int:
+    """The mount flags of the mount holding ``path``, as MS_* bits."""
+    f = os.statvfs(path).f_flag
+    out = 0
+    for st, ms in _ST_TO_MS.items():
+        if f & st:
+            out |= ms
+    return out
+
+
+def bind(source: str, target: str, *, readonly: bool = False, recursive: bool = True,
+         extra: int = 0) -> None:
+    """Bind-mount ``source`` on ``target``; a read-only bind needs a second remount."""
+    mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
+    if readonly or extra:
+        flags = locked_flags(target) | MS_BIND | MS_REMOUNT | extra
+        if readonly:
+            flags |= MS_RDONLY
+        mount(None, target, None, flags)

@@ -1,0 +1,53 @@
+"""Namespaces: unshare(2), setns(2) and hostname (sethostname(2) in a new UTS ns)."""
+from __future__ import annotations
+
+import os
+
+from amcr.kernel.libc import check, libc
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+#: Order is data: the user namespace comes first so that the others are owned by
+#: it (that is what lets an unprivileged user create them at all); the kernel
+#: does this ordering itself when the flags are passed to one unshare(2), which
+#: is why amcr makes a single call.
+ORDERED_NAMESPACES: tuple[tuple[str, int], ...] = (
+    ("user", CLONE_NEWUSER),
+    ("mnt", CLONE_NEWNS),
+    ("uts", CLONE_NEWUTS),
+    ("ipc", CLONE_NEWIPC),
+    ("net", CLONE_NEWNET),
+    ("pid", CLONE_NEWPID),
+    ("cgroup", CLONE_NEWCGROUP),
+)
+
+ALL_NAMESPACES = 0
+for _name, _flag in ORDERED_NAMESPACES:
+    ALL_NAMESPACES |= _flag
+
+
+def unshare(flags: int) -> None:
+    """Move the calling process into new namespaces (PID: only its future children)."""
+    check(libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace behind ``fd`` (a /proc/PID/ns/* descriptor)."""
+    check(libc.setns(fd, nstype), "setns")
+
+
+def sethostname(name: str) -> None:
+    """Set the hostname of the calling process's UTS namespace."""
+    raw = name.encode()
+    check(libc.sethostname(raw, len(raw)), "sethostname")
+
+
+def open_ns(pid: int, kind: str) -> int:
+    """A descriptor that keeps namespace ``kind`` of ``pid`` alive and joinable."""
+    return os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)

@@ -1,0 +1,25 @@
+"""The two prctl(2) calls the start-up path needs, without importing python-prctl.
+
+(python-prctl is used for capabilities, where its API earns its import cost.)
+"""
+from __future__ import annotations
+
+import signal
+
+from amcr.kernel.libc import check, libc
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def set_no_new_privs() -> None:
+    check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+
+
+def set_pdeathsig_kill() -> None:
+    check(libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def set_child_subreaper() -> None:
+    check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(CHILD_SUBREAPER)")

@@ -1,0 +1,1 @@
+"""The parent side: spawning containers, tracking their exits, cleaning up."""

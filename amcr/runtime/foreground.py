@@ -1,0 +1,49 @@
+"""One container attached to the caller's terminal or pipes (``amcr run``).
+
+Synchronous on purpose (see :mod:`amcr.cli_run`); the container itself starts
+through the same :func:`amcr.runtime.spawn.spawn` as the asyncio runtime's.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+from amcr.runtime import relay
+from amcr.runtime.prepare import prepare, release
+from amcr.runtime.spawn import Spawned, exit_code, spawn
+from amcr.spec import ContainerSpec
+
+#: signals a foreground ``amcr run`` passes on to the container (sig-proxy)
+PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+           signal.SIGUSR2)
+
+
+@dataclass(frozen=True)
+class ForegroundResult:
+    exit_code: int
+    root_method: str
+    kept_layer: str | None
+
+
+def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResult:
+    pipes = None if spec.tty else relay.Pipes.make(interactive)
+    prep = prepare(spec, stdio=None if pipes is None else pipes.child_ends())
+    proc: Spawned | None = None
+    status = 0
+    try:
+        try:
+            proc = spawn(prep.cfg)
+        finally:
+            if pipes is not None:
+                pipes.close_child_ends()
+        status = relay.attach(proc, pipes, interactive=interactive, proxied=PROXIED)
+    finally:
+        kept = release(prep, proc.userns_fd if proc else None)
+        if proc is not None:
+            for fd in (proc.pidfd, proc.master, proc.userns_fd):
+                if fd is not None:
+                    os.close(fd)
+        if pipes is not None:
+            pipes.close()
+    return ForegroundResult(exit_code(status), proc.root_method if proc else "", kept)

@@ -1,0 +1,66 @@
+"""From a spec to what the child needs: image plan, writable layer, ID map.
+
+Everything here runs in the parent before fork and can fail with a clear
+error; whatever it created is undone by :func:`release`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from amcr import images
+from amcr.errors import AmcrError
+from amcr.images import layers
+from amcr.init.config import InitConfig
+from amcr.kernel import userns
+from amcr.spec import ContainerSpec
+
+
+@dataclass
+class Prepared:
+    id: str
+    cfg: InitConfig
+    layer: layers.Layer
+    keep: bool
+
+
+def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
+            container_id: str | None = None) -> Prepared:
+    plan = images.resolve(spec.image, spec.rootfs)
+    cid = container_id or layers.new_id()
+    layer = (layers.merged_only(cid) if spec.read_only
+             else layers.create(cid, spec.effective_hostname))
+    try:
+        cfg = InitConfig(
+            argv=spec.argv, env=spec.environment(), hostname=spec.effective_hostname,
+            workdir=spec.workdir, plan=plan, merged=layer.merged,
+            upper=None if spec.read_only else layer.upper,
+            work=None if spec.read_only else layer.work,
+            mounts=spec.mounts, mapping=_mapping(), tty=spec.tty, winsize=spec.winsize,
+            pivot_root=spec.pivot_root, stdio=stdio)
+    except BaseException:
+        layers.remove(layer)
+        raise
+    return Prepared(cid, cfg, layer, spec.keep)
+
+
+_cached_mapping: userns.IdMapping | None = None
+
+
+def _mapping() -> userns.IdMapping:
+    global _cached_mapping
+    if _cached_mapping is None:
+        _cached_mapping = userns.choose_mapping()
+    return _cached_mapping
+
+
+def release(prep: Prepared, userns_fd: int | None = None) -> str | None:
+    """Remove (or keep) the writable layer; returns the kept path, if any."""
+    if prep.keep and prep.cfg.upper is not None:
+        return layers.keep(prep.layer)
+    try:
+        layers.remove(prep.layer, userns_fd)
+    except OSError as exc:
+        raise AmcrError(f"could not remove layer {prep.layer.path}: {exc.strerror or exc}",
+                        hint="remove it by hand or run amcr gc") from exc
+    return None

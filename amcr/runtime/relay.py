@@ -1,0 +1,213 @@
+"""Move bytes between the caller's stdio and a container, until it exits.
+
+One epoll loop: stdin -> PTY master (or stdin pipe); master (or stdout and
+stderr pipes) -> our stdout/stderr; the pidfd says when PID 1 is gone; a
+self-pipe (signal.set_wakeup_fd) brings SIGWINCH and proxied signals in.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import termios
+import tty as _tty
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from amcr.kernel.pidfd import pidfd_send_signal
+from amcr.kernel.pty import get_winsize, set_winsize
+from amcr.runtime.spawn import Spawned
+
+_CHUNK = 65536
+
+
+@dataclass
+class Pipes:
+    """stdin/stdout/stderr pipes for a container without a PTY."""
+
+    stdin_r: int
+    stdin_w: int | None
+    stdout_r: int
+    stdout_w: int
+    stderr_r: int
+    stderr_w: int
+    _closed: set[int] = field(default_factory=set)
+
+    @classmethod
+    def make(cls, interactive: bool) -> "Pipes":
+        if interactive:
+            in_r, in_w = os.pipe()
+        else:
+            in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        return cls(in_r, in_w, out_r, out_w, err_r, err_w)
+
+    def child_ends(self) -> tuple[int, int, int]:
+        return (self.stdin_r, self.stdout_w, self.stderr_w)
+
+    def _close(self, fd: int | None) -> None:
+        if fd is not None and fd not in self._closed:
+            self._closed.add(fd)
+            os.close(fd)
+
+    def close_child_ends(self) -> None:
+        for fd in self.child_ends():
+            self._close(fd)
+
+    def close(self) -> None:
+        for fd in (self.stdin_r, self.stdin_w, self.stdout_r, self.stdout_w, self.stderr_r,
+                   self.stderr_w):
+            self._close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class _Terminal:
+    """Raw mode on our own terminal while attached; always restored."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.saved: list | None = None
+
+    def __enter__(self) -> "_Terminal":
+        if os.isatty(self.fd):
+            self.saved = termios.tcgetattr(self.fd)
+            _tty.setraw(self.fd, termios.TCSANOW)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
+def attach(proc: Spawned, pipes: Pipes | None, *, interactive: bool,
+           proxied: Iterable[signal.Signals]) -> int:
+    """Relay until the container exits and its output is drained; its wait status."""
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    handled = [signal.SIGWINCH] + ([] if proc.master is not None else list(proxied))
+    old_handlers = {s: signal.signal(s, lambda *_: None) for s in handled}
+    old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    try:
+        with _Terminal(0) if proc.master is not None and interactive else _nullctx():
+            return _loop(proc, pipes, interactive, wake_r)
+    finally:
+        signal.set_wakeup_fd(old_wakeup)
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+class _nullctx:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int) -> int:
+    sel = selectors.DefaultSelector()
+    outputs: dict[int, int] = {}          # container fd -> our fd
+    stdin_target: int | None
+    if proc.master is not None:
+        outputs[proc.master] = 1
+        stdin_target = proc.master
+    else:
+        assert pipes is not None
+        outputs[pipes.stdout_r] = 1
+        outputs[pipes.stderr_r] = 2
+        stdin_target = pipes.stdin_w
+    for fd in outputs:
+        sel.register(fd, selectors.EVENT_READ, "out")
+    stdin_open = interactive and stdin_target is not None
+    if stdin_open:
+        try:
+            sel.register(0, selectors.EVENT_READ, "in")
+        except (PermissionError, ValueError, OSError):
+            stdin_open = False   # e.g. /dev/null or a regular file: epoll refuses it
+            _copy_file_stdin(stdin_target, proc, pipes)
+    sel.register(proc.pidfd, selectors.EVENT_READ, "exit")
+    sel.register(wake_r, selectors.EVENT_READ, "signal")
+    status: int | None = None
+    try:
+        while outputs or status is None:
+            for key, _ in sel.select():
+                fd, what = key.fd, key.data
+                if what == "out":
+                    try:
+                        data = os.read(fd, _CHUNK)
+                    except OSError:       # EIO: the PTY's last slave closed
+                        data = b""
+                    if data:
+                        _write_all(outputs[fd], data)
+                    else:
+                        sel.unregister(fd)
+                        del outputs[fd]
+                elif what == "in":
+                    data = os.read(0, _CHUNK)
+                    if data and stdin_target is not None:
+                        try:
+                            _write_all(stdin_target, data)
+                        except BrokenPipeError:
+                            data = b""
+                    if not data:
+                        sel.unregister(0)
+                        if pipes is not None and pipes.stdin_w is not None:
+                            pipes._close(pipes.stdin_w)
+                elif what == "exit":
+                    sel.unregister(fd)
+                    _, status = os.waitpid(proc.pid, 0)
+                    if proc.master is not None and proc.master in outputs:
+                        _drain_master(proc.master, outputs.pop(proc.master), sel)
+                elif what == "signal":
+                    _on_signals(os.read(wake_r, 512), proc)
+    finally:
+        sel.close()
+    return status or 0
+
+
+def _drain_master(master: int, out: int, sel: selectors.BaseSelector) -> None:
+    """After PID 1 exits: what is left in the PTY, without blocking."""
+    sel.unregister(master)
+    os.set_blocking(master, False)
+    while True:
+        try:
+            data = os.read(master, _CHUNK)
+        except (BlockingIOError, OSError):
+            return
+        if not data:
+            return
+        _write_all(out, data)
+
+
+def _copy_file_stdin(target: int | None, proc: Spawned, pipes: Pipes | None) -> None:
+    """stdin that epoll cannot watch (a regular file): copy it whole, then EOF."""
+    if target is None:
+        return
+    while True:
+        data = os.read(0, _CHUNK)
+        if not data:
+            break
+        try:
+            _write_all(target, data)
+        except BrokenPipeError:
+            break
+    if pipes is not None and pipes.stdin_w is not None:
+        pipes._close(pipes.stdin_w)
+
+
+def _on_signals(raw: bytes, proc: Spawned) -> None:
+    for signum in set(raw):
+        if signum == signal.SIGWINCH:
+            size = get_winsize(0) or get_winsize(1)
+            if size and proc.master is not None:
+                set_winsize(proc.master, *size)   # the kernel sends SIGWINCH inside
+        else:
+            pidfd_send_signal(proc.pidfd, signum)

@@ -1,0 +1,119 @@
+"""What a container should be: frozen, validated dataclasses.
+
+Everything the user can ask for is checked here, before any fork, so that bad
+input becomes one clear :class:`SpecError` line and nothing is left behind.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from amcr.errors import SpecError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENV_KEY = re.compile(r"^[^=\0]+$")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host path into the container (``-v HOST:CONTAINER[:ro]``)."""
+
+    source: str
+    target: str
+    readonly: bool = False
+
+    def __post_init__(self) -> None:
+        if not os.path.isabs(self.source):
+            raise SpecError(f"volume source {self.source!r} is not an absolute path",
+                            hint="use -v /abs/host/path:/container/path")
+        if not os.path.isabs(self.target) or ".." in self.target.split("/"):
+            raise SpecError(f"volume target {self.target!r} must be an absolute path "
+                            "without '..'", hint="use -v HOST:/container/path")
+        if not os.path.exists(self.source):
+            raise SpecError(f"volume source {self.source} does not exist",
+                            hint="create it or fix the -v path")
+
+    @classmethod
+    def parse(cls, text: str) -> "Mount":
+        parts = text.split(":")
+        if len(parts) == 2:
+            return cls(parts[0], parts[1])
+        if len(parts) == 3 and parts[2] in ("ro", "rw"):
+            return cls(parts[0], parts[1], parts[2] == "ro")
+        raise SpecError(f"invalid volume {text!r}", hint="use -v HOST:CONTAINER[:ro]")
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One container: its command and how it is isolated.
+
+    ``image`` names where the root filesystem comes from (``host``, ``busybox``
+    or an imported name); ``rootfs`` overrides it with a directory.
+    """
+
+    argv: tuple[str, ...]
+    image: str = "host"
+    rootfs: str | None = None
+    name: str | None = None
+    hostname: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str = "/"
+    mounts: tuple[Mount, ...] = ()
+    read_only: bool = False
+    keep: bool = False
+    tty: bool = False
+    winsize: tuple[int, int] | None = None
+    pivot_root: bool = True
+    term: str = "xterm"
+    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise SpecError("no command given", hint="usage: amcr run [OPTIONS] [--] CMD [ARGS...]")
+        if any("\0" in a for a in self.argv):
+            raise SpecError("command arguments cannot contain NUL bytes")
+        if self.name is not None and not _NAME.match(self.name):
+            raise SpecError(f"invalid name {self.name!r}",
+                            hint="use letters, digits, '_', '.', '-'; at most 64 characters")
+        if self.hostname is not None and not _HOSTNAME.match(self.hostname):
+            raise SpecError(f"invalid hostname {self.hostname!r}",
+                            hint="use letters, digits and '-', at most 63 per label")
+        if not os.path.isabs(self.workdir):
+            raise SpecError(f"working directory {self.workdir!r} is not absolute",
+                            hint="use -w /path")
+        for key, _ in self.env:
+            if not _ENV_KEY.match(key):
+                raise SpecError(f"invalid environment variable name {key!r}",
+                                hint="use -e KEY=VALUE")
+
+    @property
+    def effective_hostname(self) -> str:
+        return self.hostname or self.name or "amcr"
+
+    def environment(self) -> dict[str, str]:
+        """The container's full environment: defaults, then the user's -e values."""
+        env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": self.effective_hostname,
+               "container": "amcr"}
+        if self.tty:
+            env["TERM"] = self.term
+        env.update(dict(self.env))
+        return env
+
+
+def parse_env(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """``-e KEY=VAL`` (and ``-e KEY`` taking the caller's value, as docker does)."""
+    out = []
+    for item in items:
+        if "=" in item:
+            k, v = item.split("=", 1)
+        else:
+            k, v = item, os.environ.get(item)
+            if v is None:
+                continue
+        if not k or not _ENV_KEY.match(k):
+            raise SpecError(f"invalid environment variable {item!r}", hint="use -e KEY=VALUE")
+        out.append((k, v))
+    return tuple(out)
