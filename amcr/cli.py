@@ -83,3 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        sys.stderr.write(f"amcr: {exc.strerror or exc} ({type(exc).__name__.lower()})\n")
+        return USAGE_ERROR

@@ -41,6 +41,9 @@ def run_command(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, tty, winsize or ((24, 80) if tty else None))
     from amcr.runtime.foreground import run_foreground
     result = run_foreground(spec, interactive=interactive)
+    if os.environ.get("AMCR_DEBUG"):
+        sys.stderr.write(f"amcr: container {result.id}: started in {result.start_ms:.1f} ms, "
+                         f"root by {result.root_method}, exit {result.exit_code}\n")
     if result.kept_layer:
         sys.stderr.write(f"amcr: kept the writable layer at {result.kept_layer}\n")
     if result.root_method == "chroot" and spec.pivot_root:

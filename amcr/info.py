@@ -47,8 +47,7 @@ class Host:
 @dataclass(frozen=True)
 class _Probe:
     ok: bool
-    errno: int
-    message: str
+    message: str  # the error, when not ok
 
 
 def _read(path: str) -> str | None:
@@ -85,27 +84,26 @@ def _in_child(body: Callable[[], str]) -> _Probe:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never return from here
-        code = 1
+        code, msg = 1, ""
         try:
             os.close(r)
-            try:
-                msg, code = "0 " + body(), 0
-            except OSError as e:
-                msg = f"{e.errno or 0} {e.strerror or e}"
-            except BaseException as e:  # noqa: BLE001 - reported, not raised
-                msg = f"0 {type(e).__name__}: {e}"
-            os.write(w, msg.encode(errors="replace")[:4000])
+            msg, code = body(), 0
+        except OSError as e:
+            where = f": {e.filename}" if e.filename and ":" not in str(e.strerror) else ""
+            msg = f"{e.strerror or e}{where}"
+        except BaseException as e:  # noqa: BLE001 - reported to the parent, not raised
+            msg = f"{type(e).__name__}: {e}"
         finally:
-            os._exit(code)
+            try:
+                os.write(w, msg.encode(errors="replace")[:4000])
+            finally:
+                os._exit(code)
     os.close(w)
     with os.fdopen(r, "rb") as f:
-        data = f.read().decode(errors="replace")
+        message = f.read().decode(errors="replace")
     _, status = os.waitpid(pid, 0)
-    err, _, message = data.partition(" ")
-    ok = os.waitstatus_to_exitcode(status) == 0 and err == "0"
-    if not ok and not message:
-        message = f"probe child ended with status {status}"
-    return _Probe(ok, int(err) if err.isdigit() else 0, message)
+    ok = os.waitstatus_to_exitcode(status) == 0
+    return _Probe(ok, message or ("" if ok else f"probe child ended with status {status}"))
 
 
 def _self_map() -> IdMapping:
@@ -123,28 +121,41 @@ def _enter_user_mount_ns() -> None:
 
 def _remove_tree(path: str) -> None:
     """rmtree that copes with overlayfs's mode-000 ``work/work`` directory."""
-    def onerror(func: Callable[..., object], p: str, _exc: object) -> None:
+    def onerror(_func: Callable[..., object], p: str, _exc: object) -> None:
         try:
-            os.chmod(p, 0o700)
+            os.chmod(p, 0o700)  # ours: it was created by our uid mapped to 0
+            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
         except OSError:
             pass
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
     shutil.rmtree(path, onerror=onerror)
 
 
-def _with_tmpdir(body: Callable[[str], str]) -> _Probe:
-    import tempfile  # only here: it pulls in random, and info is the only user
+def _tmpdir_feature(name: str, body: Callable[[str], str], ok_detail: str, fix: str,
+                    userns_ok: bool) -> Feature:
+    """Run ``body(tmpdir)`` in a child; the parent owns and removes the directory."""
+    import tempfile  # only here: it pulls in random, and only info needs it
     base = tempfile.mkdtemp(prefix="amcr-info-", dir="/tmp")
     try:
-        return _in_child(lambda: body(base))
+        res = _in_child(lambda: body(base))
     finally:
         _remove_tree(base)
+    if res.ok:
+        return Feature(name, True, ok_detail)
+    return Feature(name, False, f"{name} failed: {res.message}",
+                   fix if userns_ok else "enable user namespaces first")
+
+
+#: (sysctl file, label, value that blocks unprivileged users, the fix for it)
+_USERNS_KNOBS = (
+    ("/proc/sys/user/max_user_namespaces", "max ", "0",
+     "sudo sysctl -w user.max_user_namespaces=15000"),
+    ("/proc/sys/kernel/unprivileged_userns_clone", "unprivileged_userns_clone=", "0",
+     "sudo sysctl -w kernel.unprivileged_userns_clone=1"),
+    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+     "apparmor_restrict_unprivileged_userns=", "1",
+     "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 "
+     "(or an AppArmor profile granting 'userns,' to python3)"),
+)
 
 
 def _userns_feature() -> Feature:
@@ -153,22 +164,12 @@ def _userns_feature() -> Feature:
         return ""
     res = _in_child(body)
     knobs, fixes = [], []
-    max_ns = _read("/proc/sys/user/max_user_namespaces")
-    if max_ns is not None:
-        knobs.append(f"max {max_ns}")
-        if max_ns == "0":
-            fixes.append("sudo sysctl -w user.max_user_namespaces=15000")
-    clone = _read("/proc/sys/kernel/unprivileged_userns_clone")
-    if clone is not None:
-        knobs.append(f"unprivileged_userns_clone={clone}")
-        if clone == "0":
-            fixes.append("sudo sysctl -w kernel.unprivileged_userns_clone=1")
-    apparmor = _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-    if apparmor is not None:
-        knobs.append(f"apparmor_restrict_unprivileged_userns={apparmor}")
-        if apparmor != "0":
-            fixes.append("sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 "
-                         "(or an AppArmor profile granting 'userns,' to python3)")
+    for path, label, bad, fix in _USERNS_KNOBS:
+        value = _read(path)
+        if value is not None:  # the last two exist only on patched kernels
+            knobs.append(label + value)
+            if value == bad:
+                fixes.append(fix)
     detail = ", ".join(knobs)
     if res.ok:
         return Feature("user namespaces", True, detail)
@@ -206,64 +207,46 @@ def _check_helpers(mapping: IdMapping) -> str:
             os.close(go_w)
             try:
                 unshare(CLONE_NEWUSER)
-                os.write(ready_w, b"0")
+                os.write(ready_w, b"ok")
             except OSError as e:
                 os.write(ready_w, str(e.strerror).encode())
-            os.read(go_r, 1)  # until the parent is done (EOF)
+            os.close(ready_w)
+            os.read(go_r, 1)  # wait until the parent has written the map (EOF)
         finally:
             os._exit(0)
     os.close(ready_w)
     os.close(go_r)
     try:
-        with os.fdopen(ready_r, "rb") as f:
-            state = f.read(200).decode(errors="replace")
-        if state != "0":
+        state = os.read(ready_r, 200).decode(errors="replace")
+        if state != "ok":
             return state or "the probe child died"
         write_map_for(pid, mapping)
         return ""
     except OSError as e:
         return str(e.strerror or e)
     finally:
+        os.close(ready_r)
         os.close(go_w)
         os.waitpid(pid, 0)
 
 
-def _overlay_feature(userns_ok: bool) -> Feature:
-    def body(base: str) -> str:
-        _enter_user_mount_ns()
-        mount("overlay", f"{base}/merged", "overlay", 0,
-              f"lowerdir={base}/lower,upperdir={base}/upper,workdir={base}/work")
-        os.stat(f"{base}/merged/probe")  # the lower layer shows through
-        return ""
-
-    def run(base: str) -> str:
-        for d in ("lower", "upper", "work", "merged"):
-            os.mkdir(f"{base}/{d}")
-        with open(f"{base}/lower/probe", "w"):
-            pass
-        return body(base)
-    res = _with_tmpdir(run)
-    if res.ok:
-        return Feature("overlay", True, "overlayfs mounts in a user namespace")
-    fix = ("enable user namespaces first" if not userns_ok else
-           "needs Linux >= 5.11 (overlayfs in user namespaces) and /tmp not on overlayfs")
-    return Feature("overlay", False, f"overlay mount failed: {res.message}", fix)
+def _overlay_body(base: str) -> str:
+    for d in ("lower", "upper", "work", "merged", "lower/probe"):
+        os.mkdir(f"{base}/{d}")  # before unshare, as the caller's own uid
+    _enter_user_mount_ns()
+    mount("overlay", f"{base}/merged", "overlay", 0,
+          f"lowerdir={base}/lower,upperdir={base}/upper,workdir={base}/work")
+    os.stat(f"{base}/merged/probe")  # the lower layer shows through
+    return ""
 
 
-def _pivot_root_feature(userns_ok: bool) -> Feature:
-    def body(base: str) -> str:
-        _enter_user_mount_ns()
-        mount("tmpfs", base, "tmpfs", 0, "size=64k")
-        os.chdir(base)
-        pivot_root(".", ".")
-        umount(".", MNT_DETACH)
-        return ""
-    res = _with_tmpdir(body)
-    if res.ok:
-        return Feature("pivot_root", True, "into a tmpfs, in a user + mount namespace")
-    fix = ("enable user namespaces first" if not userns_ok else
-           "the host root must be a real mount, not initramfs (EINVAL)")
-    return Feature("pivot_root", False, f"pivot_root failed: {res.message}", fix)
+def _pivot_root_body(base: str) -> str:
+    _enter_user_mount_ns()
+    mount("tmpfs", base, "tmpfs", 0, "size=64k")
+    os.chdir(base)
+    pivot_root(".", ".")  # stack the old root under the new one...
+    umount(".", MNT_DETACH)  # ...and drop it: no put_old directory needed
+    return ""
 
 
 def _seccomp_feature() -> Feature:
@@ -279,19 +262,12 @@ def _seccomp_feature() -> Feature:
     pymod = importlib.util.find_spec("pyseccomp") is not None
     if kernel and libver and pymod:
         return Feature("seccomp", True, f"{libver} and pyseccomp")
-    missing, fixes = [], []
-    if not kernel:
-        missing.append("kernel has no seccomp filters")
-        fixes.append("a kernel with CONFIG_SECCOMP_FILTER")
-    if not libver:
-        missing.append("libseccomp.so.2 not found")
-        fixes.append("apt install libseccomp2")
-    if not pymod:
-        missing.append("pyseccomp not installed")
-        fixes.append("pip install pyseccomp")
-    have = f"{libver}; " if libver else ""
-    return Feature("seccomp", False, have + ", ".join(missing),
-                   ", ".join(fixes) + "; containers run without a syscall filter")
+    checks = ((kernel, "kernel has no seccomp filters", "a kernel with CONFIG_SECCOMP_FILTER"),
+              (libver, "libseccomp.so.2 not found", "apt install libseccomp2"),
+              (pymod, "pyseccomp not installed", "pip install pyseccomp"))
+    missing = ", ".join(what for have, what, _ in checks if not have)
+    return Feature("seccomp", False, (f"{libver}; " if libver else "") + missing,
+                   ", ".join(fix for have, _, fix in checks if not have))
 
 
 def _user_name() -> str:
@@ -308,27 +284,32 @@ def _cgroup_features() -> list[Feature]:
 
 def _pty_feature() -> Feature:
     try:
-        master, slave = os.openpty()
+        master, slave = os.openpty()  # opens /dev/ptmx and the /dev/pts/N it hands out
     except OSError as e:
-        return Feature("pty", False, f"/dev/ptmx: {e.strerror}",
-                       "mount devpts (mount -t devpts devpts /dev/pts) and make /dev/ptmx "
-                       "readable; -t will not work until then")
+        return Feature("pty", False, f"/dev/ptmx: {e.strerror}", "mount devpts on /dev/pts "
+                       "and make /dev/ptmx read-writable; -t needs it")
     try:
-        name = os.ttyname(slave)
+        name = os.ttyname(slave)  # fails when /dev/pts is another devpts instance
     except OSError:
-        name = "a pty"
-    finally:
-        os.close(master)
-        os.close(slave)
+        name = "its pts is not under /dev/pts"
+    os.close(master)
+    os.close(slave)
     return Feature("pty", True, f"/dev/ptmx opens ({name})")
 
 
 def collect() -> list[Feature]:
     """Probe every feature; call from a single-threaded process (see _in_child)."""
     userns = _userns_feature()
-    return [userns, _idmap_feature(), _overlay_feature(userns.available),
-            _pivot_root_feature(userns.available), _seccomp_feature(),
-            *_cgroup_features(), _pty_feature()]
+    ok = userns.available
+    return [userns, _idmap_feature(),
+            _tmpdir_feature("overlay", _overlay_body, "overlayfs mounts in a user namespace",
+                            "needs Linux >= 5.11 (overlayfs in user namespaces) and /tmp not "
+                            "on overlayfs", ok),
+            _tmpdir_feature("pivot_root", _pivot_root_body,
+                            "into a tmpfs, in a user + mount namespace",
+                            "the host root must be a real mount (not initramfs) and mount "
+                            "namespaces allowed", ok),
+            _seccomp_feature(), *_cgroup_features(), _pty_feature()]
 
 
 def _gib(n: int) -> str:

@@ -1,10 +1,8 @@
 """Extract untrusted root filesystem tarballs without ever writing outside dest.
 
-Why not ``tarfile.extractall``: its safety filters differ between Python
-versions (absent before 3.11.4, default changed in 3.14), and path checks on
-strings are racy against links the archive itself creates.  Here every write is
-anchored on a directory fd of ``dest`` and every path component is opened with
-``O_NOFOLLOW`` (openat-style), so a symlink planted by an earlier member
+Not ``tarfile.extractall``: its filters differ across Python versions. Every
+write here is anchored on a directory fd of ``dest`` and every path component
+is opened with ``O_NOFOLLOW``, so a symlink planted by an earlier member
 (``evil -> /tmp`` then ``evil/pwned``) can never redirect a later write.
 Symlink *text* is kept verbatim: it is resolved inside the container later.
 """
@@ -16,6 +14,7 @@ import os
 import stat
 import tarfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Iterator
 
@@ -34,7 +33,8 @@ Parts = tuple[str, ...]
 
 @dataclass(frozen=True)
 class ExtractReport:
-    """What ``extract`` did; ``skipped`` holds (member name, reason) for refused members."""
+    """What ``extract`` did. ``files`` counts regular files and fifos; ``skipped`` holds
+    (member name, reason) for every member refused."""
 
     files: int
     dirs: int
@@ -44,11 +44,7 @@ class ExtractReport:
 
 
 class _Refused(Exception):
-    """A member we will not extract: recorded in the report, never raised to callers."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    """A member we will not extract (``args[0]`` is why): recorded, never raised to callers."""
 
 
 @dataclass
@@ -73,65 +69,55 @@ def extract(tarball: str, dest: str, *, rootless: bool) -> ExtractReport:
     archive's numeric uid/gid are applied.  On a corrupt archive ``ImageError``
     is raised and ``dest`` may be partially populated: the caller discards it.
     """
-    state = _State(root=_open_dest(dest), rootless=rootless)
     try:
-        with _open_tar(tarball) as tf:
+        state = _State(root=os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), rootless=rootless)
+    except OSError as exc:
+        raise _io_error(f"cannot extract into {dest}", "create an empty directory to extract into",
+                        dest, exc) from exc
+    doing = f"cannot open {tarball}"
+    try:  # archive read errors become ImageError in _reading; OSErrors left are write errors
+        with _reading(tarball):
+            tf = tarfile.open(tarball, "r:*")
+        with tf:
             for member in _members(tf, tarball):
+                doing = f"cannot extract {member.name} from {tarball}"
                 try:
                     _extract_member(tf, member, state, tarball)
                 except _Refused as refused:
-                    state.skipped.append((member.name, refused.reason))
-                except OSError as exc:
-                    raise _write_error(f"cannot extract {member.name} from {tarball}", dest, exc) from exc
-        try:
-            _finish_dirs(state)
-        except OSError as exc:
-            raise _write_error(f"cannot set directory modes in {dest}", dest, exc) from exc
+                    state.skipped.append((member.name, refused.args[0]))
+        doing = f"cannot set directory modes in {dest}"
+        _finish_dirs(state)
+    except OSError as exc:
+        raise _io_error(doing, f"check free space and permissions of {dest}", dest, exc) from exc
     finally:
         os.close(state.root)
     return ExtractReport(**state.counts, skipped=tuple(state.skipped))
 
 
-def _open_dest(dest: str) -> int:
+@contextmanager
+def _reading(tarball: str) -> Iterator[None]:
+    """Turn any failure to read or decode the archive into one ImageError naming it."""
     try:
-        return os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ImageError(f"cannot extract into {dest}: {(exc.strerror or str(exc)).lower()}",
-                         hint="create an empty directory to extract the image into",
-                         path=dest, errno=exc.errno or 0) from exc
-
-
-def _open_tar(tarball: str) -> tarfile.TarFile:
-    try:
-        return tarfile.open(tarball, "r:*")
+        yield
     except _READ_ERRORS as exc:
-        raise _bad_archive(tarball, exc) from exc
+        if isinstance(exc, OSError) and exc.errno:  # the file itself, not its contents
+            raise _io_error(f"cannot read {tarball}", "check that the image tarball exists and is readable",
+                            tarball, exc) from exc
+        raise ImageError(f"{tarball} is not a tar archive or is corrupt", hint=_HINT, path=tarball) from exc
 
 
 def _members(tf: tarfile.TarFile, tarball: str) -> Iterator[tarfile.TarInfo]:
-    """Yield members one by one, turning decompression/format errors into ImageError."""
     while True:
-        try:
+        with _reading(tarball):
             member = tf.next()
-        except _READ_ERRORS as exc:
-            raise _bad_archive(tarball, exc) from exc
         if member is None:
             return
         yield member
 
 
-def _bad_archive(tarball: str, exc: BaseException) -> ImageError:
-    if isinstance(exc, OSError) and exc.errno:  # the file itself, not its contents
-        return ImageError(f"cannot read {tarball}: {(exc.strerror or '').lower()}",
-                          hint="check that the image tarball exists and is readable",
-                          path=tarball, errno=exc.errno)
-    return ImageError(f"{tarball} is not a tar archive or is corrupt", hint=_HINT, path=tarball)
-
-
-def _write_error(what: str, dest: str, exc: OSError) -> ImageError:
-    return ImageError(f"{what}: {(exc.strerror or str(exc)).lower()}",
-                      hint=f"check free space and permissions of {dest}",
-                      path=dest, errno=exc.errno or 0)
+def _io_error(what: str, hint: str, path: str, exc: OSError) -> ImageError:
+    return ImageError(f"{what}: {(exc.strerror or str(exc)).lower()}", hint=hint, path=path,
+                      errno=exc.errno or 0)
 
 
 def _clean(name: str, what: str) -> Parts:
@@ -171,19 +157,25 @@ def _walk(root: int, parts: Parts, *, create: bool) -> int:
     return fd
 
 
-def _clear(parent: int, name: str) -> None:
-    """Remove whatever is at parent/name (never following it), like tar's unlink-first."""
+def _clear(parent: int, name: str, *, keep_dir: bool = False) -> bool:
+    """Remove what is at parent/name without following it (tar's unlink-first).
+
+    Returns True when a directory is there and ``keep_dir`` asked to keep it.
+    """
     try:
-        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
     except FileNotFoundError:
-        return
-    if not stat.S_ISDIR(st.st_mode):
+        return False
+    if not stat.S_ISDIR(mode):
         os.unlink(name, dir_fd=parent)
-        return
-    try:
-        os.rmdir(name, dir_fd=parent)
-    except OSError:
-        raise _Refused("a non-empty directory is in the way") from None
+    elif keep_dir:
+        return True
+    else:
+        try:
+            os.rmdir(name, dir_fd=parent)
+        except OSError:
+            raise _Refused("a non-empty directory is in the way") from None
+    return False
 
 
 def _extract_member(tf: tarfile.TarFile, member: tarfile.TarInfo, state: _State, tarball: str) -> None:
@@ -218,12 +210,7 @@ def _make_dir(state: _State, parts: Parts, member: tarfile.TarInfo) -> None:
     if parts:
         parent = _walk(state.root, parts[:-1], create=True)
         try:
-            try:
-                is_dir = stat.S_ISDIR(os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode)
-            except FileNotFoundError:
-                is_dir = False
-            if not is_dir:
-                _clear(parent, parts[-1])
+            if not _clear(parent, parts[-1], keep_dir=True):  # a symlink here is replaced
                 os.mkdir(parts[-1], 0o700, dir_fd=parent)
         finally:
             os.close(parent)
@@ -239,9 +226,8 @@ def _create(tf: tarfile.TarFile, member: tarfile.TarInfo, parent: int, name: str
         if not member.linkname:
             raise _Refused("symlink with an empty target")
         os.symlink(member.linkname, name, dir_fd=parent)
-        if not state.rootless:
+        if not state.rootless:  # a symlink's own mode and mtime do not matter
             os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
-        _set_mtime(member, name, dir_fd=parent, follow_symlinks=False)
         return
     if member.isfifo():
         os.mkfifo(name, 0o600, dir_fd=parent)
@@ -251,8 +237,7 @@ def _create(tf: tarfile.TarFile, member: tarfile.TarInfo, parent: int, name: str
     try:
         if member.isreg():
             _copy(tf.extractfile(member), fd, tarball)
-        _own_and_mode(fd, member, state.rootless)
-        _set_mtime(member, fd)
+        _apply_meta(fd, member, state.rootless)
     finally:
         os.close(fd)
 
@@ -277,10 +262,8 @@ def _link(state: _State, parent: int, parts: Parts, member: tarfile.TarInfo) -> 
 def _copy(src: IO[bytes] | None, fd: int, tarball: str) -> None:
     """Copy member data in chunks; read errors mean the archive is corrupt."""
     while src is not None:
-        try:
+        with _reading(tarball):
             chunk = src.read(_CHUNK)
-        except _READ_ERRORS as exc:
-            raise _bad_archive(tarball, exc) from exc
         if not chunk:
             return
         view = memoryview(chunk)
@@ -288,16 +271,13 @@ def _copy(src: IO[bytes] | None, fd: int, tarball: str) -> None:
             view = view[os.write(fd, view):]
 
 
-def _own_and_mode(fd: int, member: tarfile.TarInfo, rootless: bool) -> None:
+def _apply_meta(fd: int, member: tarfile.TarInfo, rootless: bool) -> None:
     """chown before chmod: the kernel clears setuid/setgid bits on chown."""
     if not rootless:
         os.fchown(fd, member.uid, member.gid)
     os.fchmod(fd, member.mode & 0o7777)
-
-
-def _set_mtime(member: tarfile.TarInfo, target: int | str, **kwargs: object) -> None:
     try:
-        os.utime(target, (member.mtime, member.mtime), **kwargs)  # type: ignore[arg-type]
+        os.utime(fd, (member.mtime, member.mtime))
     except (OverflowError, ValueError):
         pass  # an absurd timestamp is not worth failing an import for
 
@@ -310,7 +290,6 @@ def _finish_dirs(state: _State) -> None:
         except _Refused:
             continue  # replaced by a non-directory later in the archive
         try:
-            _own_and_mode(fd, state.dirs[parts], state.rootless)
-            _set_mtime(state.dirs[parts], fd)
+            _apply_meta(fd, state.dirs[parts], state.rootless)
         finally:
             os.close(fd)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from amcr.init import messages, rootfs
 from amcr.init.config import InitConfig
-from amcr.kernel import fds, prctl_min, pty
+from amcr.kernel import fds, net, prctl_min, pty
 from amcr.kernel.namespaces import sethostname
 
 
@@ -44,6 +44,10 @@ def _switch_root(cfg: InitConfig, st: _State) -> None:
 
 def _hostname(cfg: InitConfig, st: _State) -> None:
     sethostname(cfg.hostname)
+
+
+def _loopback(cfg: InitConfig, st: _State) -> None:
+    net.loopback_up()
 
 
 def _workdir(cfg: InitConfig, st: _State) -> None:
@@ -96,6 +100,7 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("mount", _mounts),              # needs PID 1 of the new PID ns (for /proc)
     ("switch root", _switch_root),   # after every mount that needs a host path
     ("hostname", _hostname),         # any time inside the UTS ns; grouped with config
+    ("loopback", _loopback),         # needs CAP_NET_ADMIN in our net ns: before caps drop
     ("workdir", _workdir),
     ("terminal", _terminal),
     ("identity", _identity),         # after mounts: keeps the caps they needed

@@ -217,8 +217,8 @@ def probe(mountinfo: str | None = None, proc_cgroup: str | None = None, *, prefi
 
 
 _NO_CGROUP_FIX = ("run as root, or use systemd with cgroup v2 delegation "
-                  "(systemd-run --user --scope -p Delegate=yes amcr ...); until then -m falls "
-                  "back to RLIMIT_AS and --cpus/--pids-limit are not enforced")
+                  "(systemd-run --user --scope -p Delegate=yes amcr ...); until then memory "
+                  "limits fall back to RLIMIT_AS")
 
 
 def assess(layout: CgroupLayout, user: str) -> list[tuple[str, bool, str, str]]:

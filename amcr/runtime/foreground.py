@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 from amcr.runtime import relay
 from amcr.runtime.prepare import prepare, release
-from amcr.runtime.spawn import Spawned, exit_code, spawn
+from amcr.runtime.spawn import Spawned, exit_code, kill_and_reap, spawn
 from amcr.spec import ContainerSpec
 
 #: signals a foreground ``amcr run`` passes on to the container (sig-proxy)
@@ -24,9 +25,13 @@ class ForegroundResult:
     exit_code: int
     root_method: str
     kept_layer: str | None
+    id: str
+    start_ms: float          # from prepare to the command's execve
 
 
 def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResult:
+    t0 = time.perf_counter()
+    started = t0
     pipes = None if spec.tty else relay.Pipes.make(interactive)
     prep = prepare(spec, stdio=None if pipes is None else pipes.child_ends())
     proc: Spawned | None = None
@@ -34,10 +39,16 @@ def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResul
     try:
         try:
             proc = spawn(prep.cfg)
+            started = time.perf_counter()
         finally:
             if pipes is not None:
                 pipes.close_child_ends()
-        status = relay.attach(proc, pipes, interactive=interactive, proxied=PROXIED)
+        try:
+            status = relay.attach(proc, pipes, interactive=interactive, proxied=PROXIED)
+        except BaseException:
+            # e.g. our terminal went away (EIO): the container must not outlive us
+            kill_and_reap(proc.pid, proc.pidfd)
+            raise
     finally:
         kept = release(prep, proc.userns_fd if proc else None)
         if proc is not None:
@@ -46,4 +57,5 @@ def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResul
                     os.close(fd)
         if pipes is not None:
             pipes.close()
-    return ForegroundResult(exit_code(status), proc.root_method if proc else "", kept)
+    return ForegroundResult(exit_code(status), proc.root_method if proc else "", kept, prep.id,
+                            (started - t0) * 1000)

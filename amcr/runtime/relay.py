@@ -90,7 +90,7 @@ def attach(proc: Spawned, pipes: Pipes | None, *, interactive: bool,
            proxied: Iterable[signal.Signals]) -> int:
     """Relay until the container exits and its output is drained; its wait status."""
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    handled = [signal.SIGWINCH] + ([] if proc.master is not None else list(proxied))
+    handled = [signal.SIGWINCH, *proxied]
     old_handlers = {s: signal.signal(s, lambda *_: None) for s in handled}
     old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     try:

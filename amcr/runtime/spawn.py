@@ -16,7 +16,7 @@ from amcr.errors import AmcrError, ExecError, KernelError
 from amcr.init import intermediate, messages
 from amcr.init.config import InitConfig
 from amcr.kernel import namespaces, prctl_min, userns
-from amcr.kernel.pidfd import pidfd_open
+from amcr.kernel.pidfd import pidfd_open, pidfd_send_signal
 
 _subreaper = False
 
@@ -60,7 +60,7 @@ def spawn(cfg: InitConfig) -> Spawned:
         return _finish(cfg, sock, pid, err_r, keep)
     except BaseException:
         if pid > 0:
-            _kill_and_reap(pid)
+            kill_and_reap(pid)
         for fd in keep:
             os.close(fd)
         raise
@@ -145,9 +145,13 @@ def _raise(failure: tuple[str, int, str], cfg: InitConfig) -> None:
                       hint=hint, op=step, errno=err)
 
 
-def _kill_and_reap(pid: int) -> None:
+def kill_and_reap(pid: int, pidfd: int | None = None) -> None:
+    """SIGKILL and reap; through the pidfd when we have one (no PID-reuse race)."""
     try:
-        os.kill(pid, signal.SIGKILL)
+        if pidfd is not None:
+            pidfd_send_signal(pidfd, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     _reap(pid)

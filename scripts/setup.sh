@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# amcr set-up for a fresh Debian/Ubuntu machine.
+#
+#   scripts/setup.sh          set everything up, then start a container shell
+#   scripts/setup.sh test     set everything up, then run the whole test suite
+#
+# As root it installs the system packages, a virtualenv at /opt/amcr/venv built
+# with /usr/bin/python3 (so unprivileged users can run it), /usr/local/bin/amcr,
+# and, for the tests, two unprivileged users: amcrtest (with a subordinate ID
+# range) and amcrsolo (without). As a normal user it installs into
+# ~/.local/share/amcr/venv and names any missing system package in one line.
+set -euo pipefail
+
+MODE="${1:-shell}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PACKAGES=(python3 python3-venv python3-dev gcc libcap-dev libseccomp2 busybox-static uidmap
+          tmux libvterm0 bubblewrap runc)
+TEST_USER=amcrtest
+SOLO_USER=amcrsolo
+
+say() { printf 'amcr-setup: %s\n' "$*" >&2; }
+
+install_packages() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        say "missing system packages: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
+        exit 1
+    fi
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || true
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+make_users() {
+    id "$TEST_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$TEST_USER"
+    grep -q "^$TEST_USER:" /etc/subuid || usermod --add-subuids 100000-165535 "$TEST_USER"
+    grep -q "^$TEST_USER:" /etc/subgid || usermod --add-subgids 100000-165535 "$TEST_USER"
+    id "$SOLO_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$SOLO_USER"
+    # amcrsolo exists to test the single-ID mapping: no subordinate range for it.
+    sed -i "/^$SOLO_USER:/d" /etc/subuid /etc/subgid
+}
+
+# The project is copied to a world-readable place first: a checkout under /root
+# (mode 700) is unreadable to the unprivileged test user.
+stage_source() {
+    local dest="$1"
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    tar -C "$HERE" --exclude=.git --exclude='*.egg-info' --exclude=__pycache__ \
+        --exclude=build --exclude=.venv -cf - . | tar -C "$dest" -xf -
+    chmod -R a+rX "$dest"
+}
+
+make_venv() {
+    local venv="$1" src="$2" extra="$3"
+    [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
+    "$venv/bin/pip" install -q --disable-pip-version-check "$src$extra"
+}
+
+install_packages
+if [ "$(id -u)" -eq 0 ]; then
+    BASE=/opt/amcr
+    make_users
+    mkdir -p "$BASE"
+    chmod 755 "$BASE"
+    stage_source "$BASE/src"
+    make_venv "$BASE/venv" "$BASE/src" "[test]"
+    chmod -R a+rX "$BASE"
+    ln -sf "$BASE/venv/bin/amcr" /usr/local/bin/amcr
+else
+    BASE="${XDG_DATA_HOME:-$HOME/.local/share}/amcr"
+    mkdir -p "$BASE"
+    stage_source "$BASE/src"
+    make_venv "$BASE/venv" "$BASE/src" "[test]"
+fi
+VENV="$BASE/venv"
+say "installed: $VENV/bin/amcr"
+
+case "$MODE" in
+shell)
+    exec "$VENV/bin/amcr" run --name amcr -- /bin/bash
+    ;;
+test)
+    exec "$BASE/src/scripts/run-tests.sh" "$VENV" "$BASE/src"
+    ;;
+*)
+    say "unknown mode $MODE (use: scripts/setup.sh [shell|test])"
+    exit 2
+    ;;
+esac

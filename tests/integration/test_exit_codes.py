@@ -1,0 +1,90 @@
+"""Exit codes as docker/podman: the command's, 128+N, 125, 126, 127; one-line errors."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from tests.helpers import Amcr, assert_one_line_error, container_processes
+
+
+def test_false_gives_1(amcr: Amcr) -> None:
+    assert amcr("run", "--image", "busybox", "--", "false").returncode == 1
+
+
+def test_sigkill_of_the_container_gives_137(amcr: Amcr) -> None:
+    proc = amcr.popen("run", "--image", "busybox", "--", "sleep", "60")
+    deadline = time.monotonic() + 10
+    pids: list[int] = []
+    while not pids and time.monotonic() < deadline:
+        pids = [p for p in container_processes(amcr.home)]
+        time.sleep(0.05)
+    assert pids, "container never started"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == 137
+
+
+def test_kill_9_dollar_dollar_in_a_child_shell_gives_137(amcr: Amcr) -> None:
+    proc = amcr.sh("sh -c 'kill -9 $$'; exit $?")
+    assert proc.returncode == 137
+
+
+def test_pid_1_is_protected_from_its_own_sigkill_as_in_docker(amcr: Amcr) -> None:
+    """The kernel ignores signals a PID namespace's init sends itself without a
+    handler; docker and podman (without --init) behave the same."""
+    proc = amcr.sh("kill -9 $$; echo survived")
+    assert proc.stdout == "survived\n"
+
+
+def test_signal_to_amcr_is_forwarded_to_the_container(amcr: Amcr) -> None:
+    proc = amcr.popen("run", "--image", "busybox", "--", "sh", "-c",
+                      "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done")
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert out == b"got-term\n"
+    assert proc.returncode == 42
+
+
+def test_missing_command_gives_127(amcr: Amcr) -> None:
+    proc = amcr("run", "--image", "busybox", "--", "no-such-command", check_one_line=True)
+    assert proc.returncode == 127
+    assert "no-such-command" in proc.stderr and "not found" in proc.stderr
+
+
+def test_non_executable_file_gives_126(amcr: Amcr) -> None:
+    proc = amcr("run", "--image", "busybox", "--", "/etc/passwd", check_one_line=True)
+    assert proc.returncode == 126
+    assert "/etc/passwd" in proc.stderr and "permission denied" in proc.stderr
+
+
+def test_missing_rootfs_gives_125(amcr: Amcr) -> None:
+    proc = amcr("run", "--rootfs", "/nonexistent-rootfs", "--", "true", check_one_line=True)
+    assert proc.returncode == 125
+    assert "does not exist" in proc.stderr
+
+
+def test_rootfs_that_is_a_file_gives_125(amcr: Amcr) -> None:
+    proc = amcr("run", "--rootfs", "/etc/hostname", "--", "true", check_one_line=True)
+    assert proc.returncode == 125
+    assert "not a directory" in proc.stderr
+
+
+def test_unknown_image_gives_125(amcr: Amcr) -> None:
+    proc = amcr("run", "--image", "nosuchimage", "--", "true", check_one_line=True)
+    assert proc.returncode == 125
+    assert "unknown image" in proc.stderr and "amcr image ls" in proc.stderr
+
+
+def test_bad_flags_give_125_with_one_line(amcr: Amcr) -> None:
+    for args in (["run", "--hostname", "bad_host!", "--", "true"],
+                 ["run", "-v", "relative:/x", "--", "true"],
+                 ["run", "-e", "=x", "--", "true"],
+                 ["run", "-w", "relative", "--", "true"],
+                 ["run", "--no-such-flag", "--", "true"]):
+        proc = amcr(*args)
+        assert proc.returncode == 125, args
+        assert_one_line_error(proc)
