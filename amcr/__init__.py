@@ -1,10 +1,35 @@
-"""amcr: rootless Linux containers with an asyncio core and a terminal multiplexer."""
-from __future__ import annotations
+"""amcr: rootless Linux containers with an asyncio core and a terminal multiplexer.
 
-from amcr.errors import AmcrError, ExecError, ImageError, KernelError, SpecError, StateError
-from amcr.spec import ContainerSpec, Mount
+Public names are re-exported here explicitly, but loaded on first use (PEP 562):
+``amcr run`` imports this package too, and its start-up time is a feature.
+"""
+from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["AmcrError", "ContainerSpec", "ExecError", "ImageError", "KernelError", "Mount",
-           "SpecError", "StateError", "__version__"]
+_EXPORTS = {
+    "AmcrError": "amcr.errors", "ExecError": "amcr.errors", "ImageError": "amcr.errors",
+    "KernelError": "amcr.errors", "SpecError": "amcr.errors", "StateError": "amcr.errors",
+    "ContainerSpec": "amcr.spec", "Mount": "amcr.spec",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from amcr.errors import AmcrError, ExecError, ImageError, KernelError, SpecError, StateError
+    from amcr.spec import ContainerSpec, Mount
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'amcr' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

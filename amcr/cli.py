@@ -5,46 +5,40 @@ time of ``amcr run`` is part of every container's start-up time.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from amcr.cli_options import RUN_OPTIONS, parse_run
 from amcr.errors import AmcrError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 USAGE_ERROR = 125   # docker/podman use 125 for "the runtime itself failed", usage included
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"amcr: {message} (see: {self.prog} --help)\n")
-        sys.exit(USAGE_ERROR)
-
-
 def _build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            sys.stderr.write(f"amcr: {message} (see: {self.prog} --help)\n")
+            sys.exit(USAGE_ERROR)
+
     p = _Parser(prog="amcr", description="rootless containers with an asyncio core")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a command in a new container",
-                         description="Run CMD in a new container, like podman run --rm.")
-    run.add_argument("--image", default="host",
-                     help="image: host (default), busybox, or an imported name")
-    run.add_argument("--rootfs", metavar="DIR", help="use an unpacked root filesystem directory")
-    run.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
-    run.add_argument("-t", "--tty", action="store_true",
-                     help="allocate a PTY (the default when stdin is a terminal)")
-    run.add_argument("--no-tty", action="store_true", help="use pipes even at a terminal")
-    run.add_argument("--name", help="container name (also the default hostname)")
-    run.add_argument("--hostname", help="hostname inside (default: the name, else amcr)")
-    run.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VAL",
-                     help="set an environment variable")
-    run.add_argument("-w", "--workdir", default="/", metavar="DIR", help="working directory")
-    run.add_argument("-v", "--volume", action="append", default=[],
-                     metavar="HOST:CONTAINER[:ro]", help="bind-mount a host path")
-    run.add_argument("--read-only", action="store_true", help="mount the root read-only")
-    run.add_argument("--keep", action="store_true", help="keep the writable layer after exit")
-    run.add_argument("--no-pivot", action="store_true",
-                     help="use chroot instead of pivot_root (weaker; for odd root filesystems)")
-    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]")
+                         description="Run CMD in a new container, like podman run --rm. "
+                                     "Options come before CMD.")
+    for flags, dest, kind, metavar, text in RUN_OPTIONS:
+        if kind == "flag":
+            run.add_argument(*flags, dest=dest, action="store_true", help=text)
+        else:
+            run.add_argument(*flags, dest=dest, metavar=metavar, help=text,
+                             action="append" if kind == "append" else "store")
+    run.add_argument("cmd", nargs="*", metavar="CMD [ARGS...]")
 
     image = sub.add_parser("image", help="manage images")
     isub = image.add_subparsers(dest="image_command", metavar="SUBCOMMAND",
@@ -60,21 +54,23 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _wants_help(argv: list[str]) -> bool:
+    for arg in argv:
+        if arg == "--" or not arg.startswith("-"):
+            return False
+        if arg in ("-h", "--help"):
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        if args.command == "run":
+        if argv[:1] == ["run"] and not _wants_help(argv[1:]):
+            # the hot path: no argparse
             from amcr.cli_run import run_command
-            return run_command(args)
-        if args.command == "image":
-            from amcr.cli_image import image_command
-            return image_command(args, parser)
-        if args.command == "info":
-            from amcr import info
-            return info.main()
-        parser.print_help(sys.stderr)
-        return USAGE_ERROR
+            return run_command(parse_run(argv[1:]))
+        return _dispatch(argv)
     except AmcrError as exc:
         sys.stderr.write(f"amcr: {exc.line()}\n")
         return exc.exit_code
@@ -86,3 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"amcr: {exc.strerror or exc} ({type(exc).__name__.lower()})\n")
         return USAGE_ERROR
+
+
+def _dispatch(argv: list[str]) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from amcr.cli_run import run_command
+        return run_command(args)
+    if args.command == "image":
+        from amcr.cli_image import image_command
+        return image_command(args, parser)
+    if args.command == "info":
+        from amcr import info
+        return info.main()
+    parser.print_help(sys.stderr)
+    return USAGE_ERROR

@@ -7,15 +7,18 @@ it costs more than the rest of a container start.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from amcr.errors import SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from amcr.cli_options import RunArgs
 from amcr.spec import ContainerSpec, Mount, parse_env
 
 
-def spec_from_args(args: argparse.Namespace, tty: bool,
+def spec_from_args(args: RunArgs, tty: bool,
                    winsize: tuple[int, int] | None) -> ContainerSpec:
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -32,7 +35,7 @@ def spec_from_args(args: argparse.Namespace, tty: bool,
         term=os.environ.get("TERM", "xterm") or "xterm")
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: RunArgs) -> int:
     from amcr.kernel.pty import get_winsize
     stdin_tty = os.isatty(0)
     tty = (args.tty or stdin_tty) and not args.no_tty

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 from dataclasses import dataclass
 from typing import Callable
 
+from amcr.fsutil import remove_tree
 from amcr.kernel import cgroups_probe
 from amcr.kernel.mounts import MNT_DETACH, MS_PRIVATE, MS_REC, mount, pivot_root, umount
 from amcr.kernel.namespaces import CLONE_NEWNS, CLONE_NEWUSER, unshare
@@ -120,14 +120,11 @@ def _enter_user_mount_ns() -> None:
 
 
 def _remove_tree(path: str) -> None:
-    """rmtree that copes with overlayfs's mode-000 ``work/work`` directory."""
-    def onerror(_func: Callable[..., object], p: str, _exc: object) -> None:
-        try:
-            os.chmod(p, 0o700)  # ours: it was created by our uid mapped to 0
-            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
-        except OSError:
-            pass
-    shutil.rmtree(path, onerror=onerror)
+    """rm -rf that copes with overlayfs's mode-000 ``work/work``; never raises."""
+    try:
+        remove_tree(path)
+    except OSError:
+        pass
 
 
 def _tmpdir_feature(name: str, body: Callable[[str], str], ok_detail: str, fix: str,

@@ -1,4 +1,4 @@
-"""What a container should be: frozen, validated dataclasses.
+"""What a container should be: immutable, validated value objects.
 
 Everything the user can ask for is checked here, before any fork, so that bad
 input becomes one clear :class:`SpecError` line and nothing is left behind.
@@ -6,26 +6,28 @@ input becomes one clear :class:`SpecError` line and nothing is left behind.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
 
+from amcr._record import Record
 from amcr.errors import SpecError
+from amcr.validate import is_hostname, is_name
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_ENV_KEY = re.compile(r"^[^=\0]+$")
 
 
-@dataclass(frozen=True)
-class Mount:
+def _valid_env_key(key: str) -> bool:
+    return bool(key) and "=" not in key and "\0" not in key
+
+
+class Mount(Record):
     """A bind mount of a host path into the container (``-v HOST:CONTAINER[:ro]``)."""
 
+    __slots__ = ("source", "target", "readonly")
+    _defaults = {"readonly": False}
     source: str
     target: str
-    readonly: bool = False
+    readonly: bool
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         if not os.path.isabs(self.source):
             raise SpecError(f"volume source {self.source!r} is not an absolute path",
                             hint="use -v /abs/host/path:/container/path")
@@ -46,46 +48,54 @@ class Mount:
         raise SpecError(f"invalid volume {text!r}", hint="use -v HOST:CONTAINER[:ro]")
 
 
-@dataclass(frozen=True)
-class ContainerSpec:
+class ContainerSpec(Record):
     """One container: its command and how it is isolated.
 
     ``image`` names where the root filesystem comes from (``host``, ``busybox``
     or an imported name); ``rootfs`` overrides it with a directory.
+    ``pivot_root=False`` forces the weaker chroot fallback.
     """
 
+    __slots__ = ("argv", "image", "rootfs", "name", "hostname", "env", "workdir", "mounts",
+                 "read_only", "keep", "tty", "winsize", "pivot_root", "term")
+    _defaults = {"image": "host", "rootfs": None, "name": None, "hostname": None, "env": (),
+                 "workdir": "/", "mounts": (), "read_only": False, "keep": False, "tty": False,
+                 "winsize": None, "pivot_root": True, "term": "xterm"}
     argv: tuple[str, ...]
-    image: str = "host"
-    rootfs: str | None = None
-    name: str | None = None
-    hostname: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-    workdir: str = "/"
-    mounts: tuple[Mount, ...] = ()
-    read_only: bool = False
-    keep: bool = False
-    tty: bool = False
-    winsize: tuple[int, int] | None = None
-    pivot_root: bool = True
-    term: str = "xterm"
-    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    image: str
+    rootfs: str | None
+    name: str | None
+    hostname: str | None
+    env: tuple[tuple[str, str], ...]
+    workdir: str
+    mounts: tuple[Mount, ...]
+    read_only: bool
+    keep: bool
+    tty: bool
+    winsize: tuple[int, int] | None
+    pivot_root: bool
+    term: str
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
+        if isinstance(self.argv, str):
+            raise SpecError("the command must be a list of arguments, not a string",
+                            hint='use ["sh", "-c", "..."] for a shell line')
         if not self.argv:
-            raise SpecError("no command given", hint="usage: amcr run [OPTIONS] [--] CMD [ARGS...]")
+            raise SpecError("no command given",
+                            hint="usage: amcr run [OPTIONS] [--] CMD [ARGS...]")
         if any("\0" in a for a in self.argv):
             raise SpecError("command arguments cannot contain NUL bytes")
-        if self.name is not None and not _NAME.match(self.name):
+        if self.name is not None and not is_name(self.name):
             raise SpecError(f"invalid name {self.name!r}",
                             hint="use letters, digits, '_', '.', '-'; at most 64 characters")
-        if self.hostname is not None and not _HOSTNAME.match(self.hostname):
+        if self.hostname is not None and not is_hostname(self.hostname):
             raise SpecError(f"invalid hostname {self.hostname!r}",
                             hint="use letters, digits and '-', at most 63 per label")
         if not os.path.isabs(self.workdir):
             raise SpecError(f"working directory {self.workdir!r} is not absolute",
                             hint="use -w /path")
         for key, _ in self.env:
-            if not _ENV_KEY.match(key):
+            if not _valid_env_key(key):
                 raise SpecError(f"invalid environment variable name {key!r}",
                                 hint="use -e KEY=VALUE")
 
@@ -110,10 +120,11 @@ def parse_env(items: list[str]) -> tuple[tuple[str, str], ...]:
         if "=" in item:
             k, v = item.split("=", 1)
         else:
-            k, v = item, os.environ.get(item)
-            if v is None:
+            k, env_v = item, os.environ.get(item)
+            if env_v is None:
                 continue
-        if not k or not _ENV_KEY.match(k):
+            v = env_v
+        if not _valid_env_key(k):
             raise SpecError(f"invalid environment variable {item!r}", hint="use -e KEY=VALUE")
         out.append((k, v))
     return tuple(out)

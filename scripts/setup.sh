@@ -61,6 +61,23 @@ make_venv() {
     [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
     "$venv/bin/pip" install -q --disable-pip-version-check "$src$extra"
+    write_launcher "$venv"
+}
+
+# pip's generated launcher imports `re`, and `site` processes .pth files: together
+# about 8 ms of every `amcr run`. Ours runs isolated (-I) without site (-S) and
+# puts the virtualenv's site-packages on the path itself.
+write_launcher() {
+    local venv="$1" purelib
+    purelib="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    cat > "$venv/bin/amcr" <<LAUNCHER
+#!$venv/bin/python -IS
+import sys
+sys.path.append("$purelib")
+from amcr.cli import main
+sys.exit(main())
+LAUNCHER
+    chmod 755 "$venv/bin/amcr"
 }
 
 install_packages

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 from amcr.errors import ImageError
 from amcr.images import etc, store
@@ -29,6 +27,8 @@ def _is_static(path: str) -> bool:
 
 
 def _build(rootfs: str) -> None:
+    import shutil
+    import subprocess
     src = _find_static()
     etc_dir = etc.skeleton(rootfs)
     etc.write(etc_dir, "os-release", OS_RELEASE)

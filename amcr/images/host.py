@@ -8,7 +8,6 @@ holds only the synthesized files, the merged-usr links and mount points; /usr
 from __future__ import annotations
 
 import os
-import shutil
 
 from amcr.images import etc, store
 from amcr.images.plan import RootfsPlan
@@ -22,6 +21,7 @@ _ETC_ALLOW = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "bash
 
 
 def _build(rootfs: str) -> None:
+    import shutil
     for d in _PROGRAM_DIRS:
         host = "/" + d
         if os.path.islink(host):

@@ -9,16 +9,14 @@ child that joins the container's user namespace, where those IDs are ours.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-from dataclasses import dataclass
 
 from amcr import paths
-from amcr.images.store import remove_tree
+from amcr._record import Record
+from amcr.fsutil import remove_tree
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(Record):
+    __slots__ = ("path",)
     path: str
 
     @property
@@ -35,7 +33,7 @@ class Layer:
 
 
 def new_id() -> str:
-    return secrets.token_hex(6)
+    return os.urandom(6).hex()
 
 
 def create(container_id: str, hostname: str) -> Layer:
@@ -89,8 +87,8 @@ def _remove_in_userns(path: str, userns_fd: int) -> None:
         code = 1
         try:
             setns(userns_fd, CLONE_NEWUSER)
-            shutil.rmtree(path, ignore_errors=True)
-            code = 0 if not os.path.exists(path) else 1
+            remove_tree(path)
+            code = 0
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

@@ -6,20 +6,21 @@ two containers starting at once never see a half-built image.
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import tempfile
-from collections.abc import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from amcr import paths
 from amcr.errors import ImageError
+from amcr.fsutil import remove_tree
+from amcr.validate import is_name
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 BUILTIN = ("host", "busybox")
 
 
 def check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not is_name(name, lowercase=True):
         raise ImageError(f"invalid image name {name!r}",
                          hint="use lowercase letters, digits, '_', '.', '-'")
 
@@ -38,6 +39,7 @@ def exists(name: str) -> bool:
 
 def build_atomically(name: str, build: Callable[[str], None]) -> str:
     """Run ``build(tmp_rootfs)`` and publish the result as image ``name``."""
+    import tempfile
     parent = paths.ensure_dir(paths.images_dir())
     tmp = tempfile.mkdtemp(prefix=f".{name}.", dir=parent)
     try:
@@ -80,19 +82,3 @@ def remove(name: str) -> None:
     if not exists(name):
         raise ImageError(f"no image named {name!r}", hint="see: amcr image ls")
     remove_tree(image_dir(name))
-
-
-def remove_tree(path: str) -> None:
-    """rm -rf that also copes with directories left without write/search permission."""
-    def fix(func: Callable[..., object], p: str, _exc: object) -> None:
-        parent = os.path.dirname(p)
-        for d in (parent, p):
-            try:
-                os.chmod(d, 0o700, follow_symlinks=False)
-            except OSError:
-                pass
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, onerror=None)
-        else:
-            os.unlink(p)
-    shutil.rmtree(path, onerror=fix)

@@ -5,15 +5,18 @@ validation happened in the spec; here are only facts (paths, fds, maps).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from amcr._record import Record
 
-from amcr.images.plan import RootfsPlan
-from amcr.kernel.userns import IdMapping
-from amcr.spec import Mount
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from amcr.images.plan import RootfsPlan
+    from amcr.kernel.userns import IdMapping
+    from amcr.spec import Mount
 
 
-@dataclass(frozen=True)
-class InitConfig:
+class InitConfig(Record):
+    __slots__ = ("argv", "env", "hostname", "workdir", "plan", "merged", "upper", "work",
+                 "mounts", "mapping", "tty", "winsize", "pivot_root", "stdio")
     argv: tuple[str, ...]
     env: dict[str, str]
     hostname: str

@@ -6,12 +6,14 @@ and tests can check the order. The comment on each says why it sits there.
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from amcr.init import messages, rootfs
 from amcr.init.config import InitConfig
-from amcr.kernel import fds, net, prctl_min, pty
+from amcr.kernel import fds, net, prctl_min, pty, unixsock
 from amcr.kernel.namespaces import sethostname
 
 
@@ -24,7 +26,7 @@ class _State:
         self.root_method = "pivot_root"
 
 
-Step = Callable[[InitConfig, _State], None]
+Step = "Callable[[InitConfig, _State], None]"
 
 
 def _mounts(cfg: InitConfig, st: _State) -> None:
@@ -109,7 +111,7 @@ STEPS: tuple[tuple[str, Step], ...] = (
 )
 
 
-def run(cfg: InitConfig, sock: socket.socket, errfd: int) -> None:
+def run(cfg: InitConfig, sock: unixsock.Sock, errfd: int) -> None:
     """Child 2 (PID 1 inside): never returns."""
     st = _State()
     step = "start"
@@ -119,7 +121,7 @@ def run(cfg: InitConfig, sock: socket.socket, errfd: int) -> None:
         step = "sync"
         payload = st.root_method.encode()
         if st.master is not None:
-            socket.send_fds(sock, [messages.READY + b"\0" + payload], [st.master])
+            unixsock.send_fd(sock, messages.READY + b"\0" + payload, st.master)
             os.close(st.master)
         else:
             messages.send(sock, messages.READY, payload)
@@ -135,7 +137,29 @@ def run(cfg: InitConfig, sock: socket.socket, errfd: int) -> None:
         messages.report_failure(errfd, step, 0, f"{type(exc).__name__}: {exc}")
         os._exit(125)
     try:
-        os.execvpe(cfg.argv[0], list(cfg.argv), cfg.env)
+        execvpe(cfg.argv, cfg.env)
     except OSError as exc:
         messages.report_failure(errfd, "exec", exc.errno or 0, cfg.argv[0])
+    except BaseException as exc:  # noqa: BLE001 - never return into the runtime's code
+        messages.report_failure(errfd, "exec", 0, f"{type(exc).__name__}: {exc}")
     os._exit(127)
+
+
+def execvpe(argv: tuple[str, ...], env: dict[str, str]) -> None:
+    """execvpe(3) semantics with the container's PATH, without :func:`os.execvpe`.
+
+    ``os.execvpe`` imports :mod:`warnings` on the way, and after the root switch
+    the host's Python library is no longer there to import from.
+    """
+    cmd = argv[0]
+    if "/" in cmd:
+        os.execve(cmd, list(argv), env)
+    saved: OSError | None = None
+    for directory in env.get("PATH", "/usr/bin:/bin").split(":"):
+        try:
+            os.execve(os.path.join(directory or ".", cmd), list(argv), env)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            saved = saved or exc
+        except OSError as exc:   # EACCES and the like: remember, keep looking (as glibc)
+            saved = exc
+    raise saved or FileNotFoundError(2, "not found", cmd)

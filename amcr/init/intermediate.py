@@ -7,14 +7,17 @@ process is re-parented to the runtime, which is a child subreaper.
 from __future__ import annotations
 
 import os
-import socket
 
 from amcr.init import container_init, messages
 from amcr.init.config import InitConfig
 from amcr.kernel import namespaces, userns
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from amcr.kernel.unixsock import Sock
 
-def run(cfg: InitConfig, sock: socket.socket, errfd: int) -> None:
+
+def run(cfg: InitConfig, sock: Sock, errfd: int) -> None:
     """Never returns."""
     step = "unshare"
     try:
@@ -32,6 +35,7 @@ def run(cfg: InitConfig, sock: socket.socket, errfd: int) -> None:
         pid = os.fork()
         if pid == 0:
             container_init.run(cfg, sock, errfd)
+            os._exit(125)   # not reached: run() always execs or exits
         messages.send_pid(sock, pid)
     except OSError as exc:
         messages.report_failure(errfd, step, exc.errno or 0, str(exc))

@@ -7,8 +7,11 @@ close-on-exec pipe: EOF there means execve succeeded.
 from __future__ import annotations
 
 import os
-import socket
 import struct
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from amcr.kernel.unixsock import Sock
 
 UNSHARED = b"unshared"   # child 1 -> parent: please write my ID map
 MAPPED = b"mapped"       # parent -> child 1: the map is written
@@ -17,11 +20,11 @@ GO = b"go"               # parent -> child 2: you are now my child; finish and e
 READY = b"ready"         # child 2 -> parent: set up; how root was switched; PTY master
 
 
-def send(sock: socket.socket, tag: bytes, payload: bytes = b"") -> None:
+def send(sock: Sock, tag: bytes, payload: bytes = b"") -> None:
     sock.send(tag + b"\0" + payload)
 
 
-def expect(sock: socket.socket, tag: bytes) -> bytes | None:
+def expect(sock: Sock, tag: bytes) -> bytes | None:
     """The payload of the next message if it is ``tag``; None on EOF (peer died)."""
     msg = sock.recv(4096)
     if not msg:
@@ -32,11 +35,11 @@ def expect(sock: socket.socket, tag: bytes) -> bytes | None:
     return payload
 
 
-def send_pid(sock: socket.socket, pid: int) -> None:
+def send_pid(sock: Sock, pid: int) -> None:
     send(sock, PID, struct.pack("=i", pid))
 
 
-def expect_pid(sock: socket.socket) -> int | None:
+def expect_pid(sock: Sock) -> int | None:
     payload = expect(sock, PID)
     return None if payload is None else struct.unpack("=i", payload)[0]
 

@@ -6,7 +6,8 @@ and, unlike a PID, it can never name a recycled process.
 from __future__ import annotations
 
 import os
-import signal
+
+from amcr.kernel import signals
 
 
 def pidfd_open(pid: int) -> int:
@@ -17,6 +18,6 @@ def pidfd_open(pid: int) -> int:
 def pidfd_send_signal(pidfd: int, sig: int) -> None:
     """Signal the process behind ``pidfd``; a no-op once it has been reaped."""
     try:
-        signal.pidfd_send_signal(pidfd, sig)
+        signals.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         pass

@@ -4,9 +4,8 @@
 """
 from __future__ import annotations
 
-import signal
-
 from amcr.kernel.libc import check, libc
+from amcr.kernel.signals import SIGKILL
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -18,7 +17,7 @@ def set_no_new_privs() -> None:
 
 
 def set_pdeathsig_kill() -> None:
-    check(libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
+    check(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
 
 
 def set_child_subreaper() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import struct
 import termios
 
@@ -40,13 +39,3 @@ def make_controlling_terminal(slave: int) -> None:
     except OSError:
         pass  # already a session leader
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-
-
-def send_fd(sock: socket.socket, fd: int, tag: bytes) -> None:
-    socket.send_fds(sock, [tag], [fd])
-
-
-def recv_fd(sock: socket.socket) -> tuple[bytes, int | None]:
-    """One message and, if it carried one, the descriptor."""
-    msg, fds, _, _ = socket.recv_fds(sock, 4096, 1)
-    return msg, (fds[0] if fds else None)

@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
-from dataclasses import dataclass
+from amcr._record import Record
 
 SUBID_COUNT = 65536
 
 
-@dataclass(frozen=True)
-class IdRange:
+class IdRange(Record):
     """``count`` IDs starting at ``start`` on the host, from /etc/subuid or /etc/subgid."""
 
+    __slots__ = ("start", "count")
     start: int
     count: int
 
 
-@dataclass(frozen=True)
-class IdMapping:
+class IdMapping(Record):
     """How IDs inside map to the host: lines of (inside, outside, count)."""
 
+    __slots__ = ("uid_lines", "gid_lines", "helper", "reason", "by_parent")
+    _defaults = {"by_parent": False}
     uid_lines: tuple[tuple[int, int, int], ...]
     gid_lines: tuple[tuple[int, int, int], ...]
     helper: bool          # True: newuidmap/newgidmap write it; False: written directly
     reason: str           # why this mapping was chosen (shown by ``amcr info``)
-    by_parent: bool = False   # the parent writes it (helper, or we are root)
+    by_parent: bool       # the parent writes it (helper, or we are root)
 
     @property
     def size(self) -> int:
@@ -50,6 +50,15 @@ def _subid_range(path: str, uid: int, name: str) -> IdRange | None:
                     return IdRange(start, count)
     except (OSError, ValueError):
         return None
+    return None
+
+
+def _which(tool: str) -> str | None:
+    """shutil.which without importing shutil (start-up time)."""
+    for d in os.environ.get("PATH", "/usr/bin:/bin").split(":"):
+        path = os.path.join(d or ".", tool)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
     return None
 
 
@@ -78,7 +87,7 @@ def choose_mapping(uid: int | None = None, gid: int | None = None) -> IdMapping:
                          f"{missing} grants {name} no range: only uid 0 exists inside "
                          f"(run: sudo usermod --add-subuids 100000-165535 "
                          f"--add-subgids 100000-165535 {name})")
-    if not (shutil.which("newuidmap") and shutil.which("newgidmap")):
+    if not (_which("newuidmap") and _which("newgidmap")):
         return IdMapping(single.uid_lines, single.gid_lines, False,
                          "newuidmap/newgidmap not installed: only uid 0 exists inside "
                          "(install the uidmap package)")
@@ -103,9 +112,10 @@ def write_self_map(mapping: IdMapping) -> None:
 def write_map_for(pid: int, mapping: IdMapping) -> None:
     """Parent side: map ``pid``'s new user namespace (newuidmap, or directly as root)."""
     if mapping.helper:
-        for tool, lines in (("newuidmap", mapping.uid_lines), ("newgidmap", mapping.gid_lines)):
-            args = [tool, str(pid)] + [str(x) for line in lines for x in line]
-            _run_helper(args)
+        # Both helpers at once: each is a setuid exec of a few ms.
+        _run_helpers([[tool, str(pid)] + [str(x) for line in lines for x in line]
+                      for tool, lines in (("newuidmap", mapping.uid_lines),
+                                          ("newgidmap", mapping.gid_lines))])
         return
     with open(f"/proc/{pid}/uid_map", "w") as f:
         f.write(_format(mapping.uid_lines))
@@ -113,20 +123,30 @@ def write_map_for(pid: int, mapping: IdMapping) -> None:
         f.write(_format(mapping.gid_lines))
 
 
-def _run_helper(args: list[str]) -> None:
-    """Run a setuid map helper; posix_spawn, because importing subprocess costs ms."""
-    r, w = os.pipe()
-    try:
-        pid = os.posix_spawnp(args[0], args, os.environ,
-                              file_actions=[(os.POSIX_SPAWN_DUP2, w, 2),
-                                            (os.POSIX_SPAWN_CLOSE, r)])
-    finally:
-        os.close(w)
-    with os.fdopen(r, "rb") as f:
-        err = f.read().decode(errors="replace").strip()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise OSError(1, f"{args[0]} failed: {err or status}")
+def _run_helpers(commands: list[list[str]]) -> None:
+    """Run the setuid map helpers concurrently; posix_spawn, as subprocess costs ms to import."""
+    running = []
+    for args in commands:
+        r, w = os.pipe()
+        try:
+            pid = os.posix_spawnp(args[0], args, os.environ,
+                                  file_actions=[(os.POSIX_SPAWN_DUP2, w, 2),
+                                                (os.POSIX_SPAWN_CLOSE, r)])
+        except OSError:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        running.append((args[0], pid, r))
+    failures = []
+    for tool, pid, r in running:
+        with os.fdopen(r, "rb") as f:
+            err = f.read().decode(errors="replace").strip()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            failures.append(f"{tool} failed: {err or status}")
+    if failures:
+        raise OSError(1, "; ".join(failures))
 
 
 def needs_parent(mapping: IdMapping) -> bool:

@@ -6,22 +6,21 @@ through the same :func:`amcr.runtime.spawn.spawn` as the asyncio runtime's.
 from __future__ import annotations
 
 import os
-import signal
 import time
-from dataclasses import dataclass
 
+from amcr._record import Record
+from amcr.kernel import signals as sig
 from amcr.runtime import relay
 from amcr.runtime.prepare import prepare, release
 from amcr.runtime.spawn import Spawned, exit_code, kill_and_reap, spawn
 from amcr.spec import ContainerSpec
 
 #: signals a foreground ``amcr run`` passes on to the container (sig-proxy)
-PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-           signal.SIGUSR2)
+PROXIED = (sig.SIGINT, sig.SIGTERM, sig.SIGHUP, sig.SIGQUIT, sig.SIGUSR1, sig.SIGUSR2)
 
 
-@dataclass(frozen=True)
-class ForegroundResult:
+class ForegroundResult(Record):
+    __slots__ = ("exit_code", "root_method", "kept_layer", "id", "start_ms")
     exit_code: int
     root_method: str
     kept_layer: str | None

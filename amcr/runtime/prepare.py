@@ -6,9 +6,9 @@ error; whatever it created is undone by :func:`release`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from amcr import images
+from amcr._record import Record
 from amcr.errors import AmcrError
 from amcr.images import layers
 from amcr.init.config import InitConfig
@@ -16,8 +16,8 @@ from amcr.kernel import userns
 from amcr.spec import ContainerSpec
 
 
-@dataclass
-class Prepared:
+class Prepared(Record):
+    __slots__ = ("id", "cfg", "layer", "keep")
     id: str
     cfg: InitConfig
     layer: layers.Layer

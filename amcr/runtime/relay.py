@@ -7,31 +7,31 @@ self-pipe (signal.set_wakeup_fd) brings SIGWINCH and proxied signals in.
 from __future__ import annotations
 
 import os
-import selectors
-import signal
+import select
 import termios
 import tty as _tty
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 
+from amcr.kernel import signals as signal
 from amcr.kernel.pidfd import pidfd_send_signal
 from amcr.kernel.pty import get_winsize, set_winsize
 from amcr.runtime.spawn import Spawned
 
+TYPE_CHECKING = False   # collections.abc costs ms to import at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 _CHUNK = 65536
 
 
-@dataclass
 class Pipes:
     """stdin/stdout/stderr pipes for a container without a PTY."""
 
-    stdin_r: int
-    stdin_w: int | None
-    stdout_r: int
-    stdout_w: int
-    stderr_r: int
-    stderr_w: int
-    _closed: set[int] = field(default_factory=set)
+    def __init__(self, stdin_r: int, stdin_w: int | None, stdout_r: int, stdout_w: int,
+                 stderr_r: int, stderr_w: int) -> None:
+        self.stdin_r, self.stdin_w = stdin_r, stdin_w
+        self.stdout_r, self.stdout_w = stdout_r, stdout_w
+        self.stderr_r, self.stderr_w = stderr_r, stderr_w
+        self._closed: set[int] = set()
 
     @classmethod
     def make(cls, interactive: bool) -> "Pipes":
@@ -87,7 +87,7 @@ class _Terminal:
 
 
 def attach(proc: Spawned, pipes: Pipes | None, *, interactive: bool,
-           proxied: Iterable[signal.Signals]) -> int:
+           proxied: Iterable[int]) -> int:
     """Relay until the container exits and its output is drained; its wait status."""
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     handled = [signal.SIGWINCH, *proxied]
@@ -112,8 +112,12 @@ class _nullctx:
         return None
 
 
+_IN = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
+
+
 def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int) -> int:
-    sel = selectors.DefaultSelector()
+    """epoll directly (not selectors): one import less on every start."""
+    ep = select.epoll()
     outputs: dict[int, int] = {}          # container fd -> our fd
     stdin_target: int | None
     if proc.master is not None:
@@ -125,22 +129,19 @@ def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int) ->
         outputs[pipes.stderr_r] = 2
         stdin_target = pipes.stdin_w
     for fd in outputs:
-        sel.register(fd, selectors.EVENT_READ, "out")
-    stdin_open = interactive and stdin_target is not None
-    if stdin_open:
+        ep.register(fd, _IN)
+    if interactive and stdin_target is not None:
         try:
-            sel.register(0, selectors.EVENT_READ, "in")
-        except (PermissionError, ValueError, OSError):
-            stdin_open = False   # e.g. /dev/null or a regular file: epoll refuses it
-            _copy_file_stdin(stdin_target, proc, pipes)
-    sel.register(proc.pidfd, selectors.EVENT_READ, "exit")
-    sel.register(wake_r, selectors.EVENT_READ, "signal")
+            ep.register(0, _IN)
+        except OSError:       # a regular file or /dev/null: epoll refuses it
+            _copy_file_stdin(stdin_target, pipes)
+    ep.register(proc.pidfd, _IN)
+    ep.register(wake_r, _IN)
     status: int | None = None
     try:
         while outputs or status is None:
-            for key, _ in sel.select():
-                fd, what = key.fd, key.data
-                if what == "out":
+            for fd, _ in ep.poll():
+                if fd in outputs:
                     try:
                         data = os.read(fd, _CHUNK)
                     except OSError:       # EIO: the PTY's last slave closed
@@ -148,9 +149,9 @@ def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int) ->
                     if data:
                         _write_all(outputs[fd], data)
                     else:
-                        sel.unregister(fd)
+                        ep.unregister(fd)
                         del outputs[fd]
-                elif what == "in":
+                elif fd == 0:
                     data = os.read(0, _CHUNK)
                     if data and stdin_target is not None:
                         try:
@@ -158,36 +159,36 @@ def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int) ->
                         except BrokenPipeError:
                             data = b""
                     if not data:
-                        sel.unregister(0)
+                        ep.unregister(0)
                         if pipes is not None and pipes.stdin_w is not None:
                             pipes._close(pipes.stdin_w)
-                elif what == "exit":
-                    sel.unregister(fd)
+                elif fd == proc.pidfd:
+                    ep.unregister(fd)
                     _, status = os.waitpid(proc.pid, 0)
                     if proc.master is not None and proc.master in outputs:
-                        _drain_master(proc.master, outputs.pop(proc.master), sel)
-                elif what == "signal":
+                        ep.unregister(proc.master)
+                        _drain_master(proc.master, outputs.pop(proc.master))
+                elif fd == wake_r:
                     _on_signals(os.read(wake_r, 512), proc)
     finally:
-        sel.close()
+        ep.close()
     return status or 0
 
 
-def _drain_master(master: int, out: int, sel: selectors.BaseSelector) -> None:
+def _drain_master(master: int, out: int) -> None:
     """After PID 1 exits: what is left in the PTY, without blocking."""
-    sel.unregister(master)
     os.set_blocking(master, False)
     while True:
         try:
             data = os.read(master, _CHUNK)
-        except (BlockingIOError, OSError):
+        except OSError:
             return
         if not data:
             return
         _write_all(out, data)
 
 
-def _copy_file_stdin(target: int | None, proc: Spawned, pipes: Pipes | None) -> None:
+def _copy_file_stdin(target: int | None, pipes: Pipes | None) -> None:
     """stdin that epoll cannot watch (a regular file): copy it whole, then EOF."""
     if target is None:
         return

@@ -7,29 +7,30 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
-import socket
 import sys
-from dataclasses import dataclass
 
 from amcr.errors import AmcrError, ExecError, KernelError
 from amcr.init import intermediate, messages
 from amcr.init.config import InitConfig
-from amcr.kernel import namespaces, prctl_min, userns
+from amcr.kernel import namespaces, prctl_min, unixsock, userns
+from amcr.kernel.signals import SIGKILL
 from amcr.kernel.pidfd import pidfd_open, pidfd_send_signal
 
 _subreaper = False
 
 
-@dataclass
 class Spawned:
     """A running container process, owned by the caller (who must reap it)."""
 
-    pid: int
-    pidfd: int
-    master: int | None          # PTY master when tty
-    userns_fd: int | None       # keeps the user namespace joinable for clean-up
-    root_method: str            # "pivot_root" or "chroot"
+    __slots__ = ("pid", "pidfd", "master", "userns_fd", "root_method")
+
+    def __init__(self, pid: int, pidfd: int, master: int | None, userns_fd: int | None,
+                 root_method: str) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.master = master            # PTY master when tty
+        self.userns_fd = userns_fd      # keeps the user namespace joinable for clean-up
+        self.root_method = root_method  # "pivot_root" or "chroot"
 
 
 def _ensure_subreaper() -> None:
@@ -42,7 +43,7 @@ def _ensure_subreaper() -> None:
 def spawn(cfg: InitConfig) -> Spawned:
     """Fork the container and return once its command has exec'd (or raise)."""
     _ensure_subreaper()
-    sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock, child_sock = unixsock.pair()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -69,7 +70,7 @@ def spawn(cfg: InitConfig) -> Spawned:
         os.close(err_r)
 
 
-def _handshake(cfg: InitConfig, sock: socket.socket, pid1: int, err_r: int,
+def _handshake(cfg: InitConfig, sock: unixsock.Sock, pid1: int, err_r: int,
                keep: list[int]) -> int:
     """Map IDs (when the parent must), learn PID 1's host PID, reap child 1."""
     try:
@@ -89,7 +90,7 @@ def _handshake(cfg: InitConfig, sock: socket.socket, pid1: int, err_r: int,
     return pid
 
 
-def _finish(cfg: InitConfig, sock: socket.socket, pid: int, err_r: int,
+def _finish(cfg: InitConfig, sock: unixsock.Sock, pid: int, err_r: int,
             keep: list[int]) -> Spawned:
     pidfd = pidfd_open(pid)
     keep.append(pidfd)
@@ -100,8 +101,7 @@ def _finish(cfg: InitConfig, sock: socket.socket, pid: int, err_r: int,
             keep.append(userns_fd)
         except OSError:
             pass
-    msg, fds, _, _ = socket.recv_fds(sock, 4096, 1)
-    master = fds[0] if fds else None
+    msg, master = unixsock.recv_maybe_fd(sock)
     if master is not None:
         keep.append(master)
     if not msg:
@@ -135,13 +135,13 @@ def _raise(failure: tuple[str, int, str], cfg: InitConfig) -> None:
                             hint="chmod +x it, or run it through its interpreter")
         raise ExecError(f"{cmd}: cannot execute: {os.strerror(err).lower()}", errno=err,
                         path=cmd, hint="is it a binary for this machine?")
-    reason = os.strerror(err).lower() if err else message
+    detail = f"{os.strerror(err)} ({message})" if err else message
     hint = "run amcr info to see what this host supports"
     if step == "unshare" and err in (errno.EPERM, errno.ENOSPC, errno.EINVAL):
         hint = "user namespaces are unavailable here; run amcr info"
     if step == "workdir":
         hint = "pick an existing directory with -w, or drop --read-only"
-    raise KernelError(f"container setup failed at {step}: {reason} ({message})".lower(),
+    raise KernelError(f"container setup failed at {step}: {detail}".lower(),
                       hint=hint, op=step, errno=err)
 
 
@@ -149,9 +149,9 @@ def kill_and_reap(pid: int, pidfd: int | None = None) -> None:
     """SIGKILL and reap; through the pidfd when we have one (no PID-reuse race)."""
     try:
         if pidfd is not None:
-            pidfd_send_signal(pidfd, signal.SIGKILL)
+            pidfd_send_signal(pidfd, SIGKILL)
         else:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, SIGKILL)
     except ProcessLookupError:
         pass
     _reap(pid)
