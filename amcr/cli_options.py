@@ -26,9 +26,18 @@ RUN_OPTIONS: tuple[tuple[tuple[str, ...], str, str, str, str], ...] = (
     (("--keep",), "keep", "flag", "", "keep the writable layer after exit"),
     (("--no-pivot",), "no_pivot", "flag", "",
      "use chroot instead of pivot_root (weaker; for odd root filesystems)"),
+    (("--seccomp",), "seccomp", "value", "PROFILE",
+     "default (docker-like allowlist), strict (kill on anything else), unconfined"),
+    (("--seccomp-profile",), "seccomp_profile", "value", "FILE",
+     "a seccomp profile in docker's JSON format"),
+    (("--cap-add",), "cap_add", "append", "CAP", "add a capability (capabilities(7) name, ALL)"),
+    (("--cap-drop",), "cap_drop", "append", "CAP", "drop a capability (or ALL)"),
+    (("--ulimit",), "ulimit", "append", "NAME=SOFT[:HARD]", "set a resource limit"),
+    (("-m", "--memory"), "memory", "value", "SIZE",
+     "memory limit, e.g. 64m (an address-space rlimit when there are no cgroups)"),
 )
 
-DEFAULTS: dict[str, object] = {"image": "host", "workdir": "/"}
+DEFAULTS: dict[str, object] = {"image": "host", "workdir": "/", "seccomp": "default"}
 
 
 class RunArgs:

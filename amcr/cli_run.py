@@ -18,6 +18,28 @@ if TYPE_CHECKING:
 from amcr.spec import ContainerSpec, Mount, parse_env
 
 
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str, flag: str) -> int:
+    """docker's sizes: 64m, 1g, 512k, plain bytes (binary units)."""
+    t = text.strip().lower()
+    if t.endswith("ib"):
+        t = t[:-2]
+    elif t.endswith("b") and len(t) > 1 and not t[-2].isdigit():
+        t = t[:-1]
+    unit = t[-1:] if t[-1:] in _UNITS and t[-1:] != "" and not t[-1:].isdigit() else ""
+    number = t[:-1] if unit else t
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise SpecError(f"invalid {flag} {text!r}",
+                        hint="use a number with k, m or g, e.g. 64m")
+    return int(value * _UNITS[unit])
+
+
 def spec_from_args(args: RunArgs, tty: bool,
                    winsize: tuple[int, int] | None) -> ContainerSpec:
     cmd = list(args.cmd)
@@ -32,7 +54,10 @@ def spec_from_args(args: RunArgs, tty: bool,
         hostname=args.hostname, env=parse_env(args.env), workdir=args.workdir,
         mounts=tuple(Mount.parse(v) for v in args.volume), read_only=args.read_only,
         keep=args.keep, tty=tty, winsize=winsize, pivot_root=not args.no_pivot,
-        term=os.environ.get("TERM", "xterm") or "xterm")
+        term=os.environ.get("TERM", "xterm") or "xterm", seccomp=args.seccomp,
+        seccomp_profile=args.seccomp_profile, cap_add=tuple(args.cap_add),
+        cap_drop=tuple(args.cap_drop), ulimits=tuple(args.ulimit),
+        memory=parse_size(args.memory, "--memory") if args.memory else None)
 
 
 def run_command(args: RunArgs) -> int:

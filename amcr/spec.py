@@ -57,10 +57,13 @@ class ContainerSpec(Record):
     """
 
     __slots__ = ("argv", "image", "rootfs", "name", "hostname", "env", "workdir", "mounts",
-                 "read_only", "keep", "tty", "winsize", "pivot_root", "term")
+                 "read_only", "keep", "tty", "winsize", "pivot_root", "term", "seccomp",
+                 "seccomp_profile", "cap_add", "cap_drop", "ulimits", "memory")
     _defaults = {"image": "host", "rootfs": None, "name": None, "hostname": None, "env": (),
                  "workdir": "/", "mounts": (), "read_only": False, "keep": False, "tty": False,
-                 "winsize": None, "pivot_root": True, "term": "xterm"}
+                 "winsize": None, "pivot_root": True, "term": "xterm", "seccomp": "default",
+                 "seccomp_profile": None, "cap_add": (), "cap_drop": (), "ulimits": (),
+                 "memory": None}
     argv: tuple[str, ...]
     image: str
     rootfs: str | None
@@ -75,6 +78,12 @@ class ContainerSpec(Record):
     winsize: tuple[int, int] | None
     pivot_root: bool
     term: str
+    seccomp: str                     # default | strict | unconfined
+    seccomp_profile: str | None      # a docker JSON profile (overrides seccomp)
+    cap_add: tuple[str, ...]
+    cap_drop: tuple[str, ...]
+    ulimits: tuple[str, ...]         # docker syntax: nofile=1024:2048
+    memory: int | None               # bytes; RLIMIT_AS when no cgroup enforces it
 
     def _validate(self) -> None:
         if isinstance(self.argv, str):
@@ -94,6 +103,24 @@ class ContainerSpec(Record):
         if not os.path.isabs(self.workdir):
             raise SpecError(f"working directory {self.workdir!r} is not absolute",
                             hint="use -w /path")
+        parts = [p for p in self.workdir.split("/") if p]
+        if parts[:1] == ["proc"]:
+            # /proc/self/fd/N would name a descriptor of the runtime (runc CVE-2024-21626)
+            raise SpecError(f"working directory {self.workdir} is inside /proc",
+                            hint="use a directory of the container's filesystem")
+        if self.seccomp not in ("default", "strict", "unconfined"):
+            raise SpecError(f"unknown seccomp profile {self.seccomp!r}",
+                            hint="use default, strict, unconfined, or --seccomp-profile FILE")
+        if self.memory is not None and self.memory < 1 << 20:
+            raise SpecError(f"memory limit {self.memory} bytes is too small",
+                            hint="use at least 1m, e.g. --memory 64m")
+        from amcr.security.caps import normalize
+        for cap in self.cap_add + self.cap_drop:
+            normalize(cap)
+        if self.ulimits:
+            from amcr.kernel.rlimits import parse_ulimit
+            for text in self.ulimits:
+                parse_ulimit(text)
         for key, _ in self.env:
             if not _valid_env_key(key):
                 raise SpecError(f"invalid environment variable name {key!r}",

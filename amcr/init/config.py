@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 class InitConfig(Record):
     __slots__ = ("argv", "env", "hostname", "workdir", "plan", "merged", "upper", "work",
-                 "mounts", "mapping", "tty", "winsize", "pivot_root", "stdio")
+                 "mounts", "mapping", "tty", "winsize", "pivot_root", "stdio", "caps", "cap_top",
+                 "seccomp", "rlimits")
     argv: tuple[str, ...]
     env: dict[str, str]
     hostname: str
@@ -31,3 +32,7 @@ class InitConfig(Record):
     winsize: tuple[int, int] | None
     pivot_root: bool
     stdio: tuple[int, int, int] | None   # pipe ends for 0, 1, 2 when not a tty
+    caps: frozenset[str]             # capabilities PID 1 keeps (names)
+    cap_top: int                     # highest capability number this kernel knows
+    seccomp: tuple[bytes, ...]       # BPF programs to load last; () = unconfined
+    rlimits: tuple[tuple[int, int, int], ...]   # (resource, soft, hard)

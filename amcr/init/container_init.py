@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 from amcr.init import messages, rootfs
 from amcr.init.config import InitConfig
-from amcr.kernel import fds, net, prctl_min, pty, unixsock
+from amcr.kernel import capabilities, fds, net, prctl_min, pty, seccomp, unixsock
 from amcr.kernel.namespaces import sethostname
 
 
@@ -87,6 +87,17 @@ def _identity(cfg: InitConfig, st: _State) -> None:
     os.setresuid(0, 0, 0)
 
 
+def _rlimits(cfg: InitConfig, st: _State) -> None:
+    # Before capabilities drop: raising a hard limit needs CAP_SYS_RESOURCE.
+    if cfg.rlimits:
+        from amcr.kernel import rlimits
+        rlimits.apply(cfg.rlimits)
+
+
+def _capabilities(cfg: InitConfig, st: _State) -> None:
+    capabilities.restrict_to(cfg.caps, cfg.cap_top)
+
+
 def _close_fds(cfg: InitConfig, st: _State) -> None:
     # The runtime holds other containers' PTYs and its event loop's epoll fd;
     # marking everything >= 3 close-on-exec keeps the error pipe until execve.
@@ -106,9 +117,13 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("workdir", _workdir),
     ("terminal", _terminal),
     ("identity", _identity),         # after mounts: keeps the caps they needed
+    ("rlimits", _rlimits),           # before the caps drop (CAP_SYS_RESOURCE)
     ("close fds", _close_fds),
-    ("no_new_privs", _no_new_privs),
+    ("capabilities", _capabilities),  # after everything that needs a capability
+    ("no_new_privs", _no_new_privs),  # before seccomp: loading a filter requires it
 )
+# seccomp comes last, after the sync with the runtime (see run()): the strict
+# profile does not allow the socket calls that sync needs.
 
 
 def run(cfg: InitConfig, sock: unixsock.Sock, errfd: int) -> None:
@@ -130,6 +145,8 @@ def run(cfg: InitConfig, sock: unixsock.Sock, errfd: int) -> None:
         if messages.expect(sock, messages.GO) is None:
             os._exit(125)
         prctl_min.set_pdeathsig_kill()
+        step = "seccomp"
+        seccomp.load(cfg.seccomp)
     except OSError as exc:
         messages.report_failure(errfd, step, exc.errno or 0, str(exc))
         os._exit(125)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from amcr import images
+from amcr import images, paths
 from amcr._record import Record
 from amcr.errors import AmcrError
 from amcr.images import layers
@@ -37,11 +37,37 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
             upper=None if spec.read_only else layer.upper,
             work=None if spec.read_only else layer.work,
             mounts=spec.mounts, mapping=_mapping(), tty=spec.tty, winsize=spec.winsize,
-            pivot_root=spec.pivot_root, stdio=stdio)
+            pivot_root=spec.pivot_root, stdio=stdio, **confinement(spec))
     except BaseException:
         layers.remove(layer)
         raise
     return Prepared(cid, cfg, layer, spec.keep)
+
+
+def confinement(spec: ContainerSpec) -> dict[str, object]:
+    """Capabilities, seccomp programs and rlimits for ``spec`` (compiled once, cached)."""
+    from amcr.kernel import capabilities, seccomp
+    from amcr.security.caps import effective_caps
+    caps = effective_caps(spec.cap_add, spec.cap_drop)
+    programs: tuple[bytes, ...] = ()
+    if spec.seccomp_profile is not None:
+        from amcr.security.profiles import load_docker_profile
+        programs = seccomp.programs(load_docker_profile(spec.seccomp_profile), caps, _cache())
+    elif spec.seccomp != "unconfined":
+        from amcr.security.profiles import BUILTIN
+        programs = seccomp.programs(BUILTIN[spec.seccomp], caps, _cache())
+    rlimits: list[tuple[int, int, int]] = []
+    if spec.ulimits or spec.memory:
+        from amcr.kernel import rlimits as rl
+        rlimits = [rl.parse_ulimit(u) for u in spec.ulimits]
+        if spec.memory:
+            rlimits.append((rl.NAMES["as"], spec.memory, spec.memory))
+    return {"caps": caps, "cap_top": capabilities.last_cap(), "seccomp": programs,
+            "rlimits": tuple(rlimits)}
+
+
+def _cache() -> str:
+    return os.path.join(paths.home(), "cache")
 
 
 _cached_mapping: userns.IdMapping | None = None

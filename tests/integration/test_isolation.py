@@ -75,7 +75,7 @@ def test_chroot_fallback_runs_when_forced(amcr: Amcr) -> None:
 
 def test_hostname_change_inside_leaves_the_hosts_alone(amcr: Amcr) -> None:
     before = socket.gethostname()
-    proc = amcr.sh("hostname changed-inside && hostname")
+    proc = amcr.sh("hostname changed-inside && hostname", "--cap-add", "SYS_ADMIN")
     assert proc.stdout == "changed-inside\n", proc.stderr
     assert socket.gethostname() == before
 

@@ -1,0 +1,153 @@
+"""Seccomp: profiles compiled by libseccomp (pyseccomp), cached, loaded last.
+
+Compiling a profile needs pyseccomp, whose import alone costs ~45 ms here (it
+runs ldconfig to find the library). So a profile is compiled once, exported
+as the BPF program libseccomp generated, and cached on disk by a digest of
+everything that shapes it (rules, capabilities, architecture, libseccomp
+version); a container start only reads the bytes and hands them to the kernel
+with prctl(PR_SET_SECCOMP). Nothing here is hand-assembled BPF.
+
+Every profile but ``unconfined`` also gets a second, small filter refusing the
+terminal-injection ioctls TIOCSTI and TIOCLINUX, comparing the request masked
+to 32 bits (the kernel ignores the upper bits, so 0x1_0000_5412 *is* TIOCSTI).
+The kernel runs every loaded filter and applies the strictest answer, which
+keeps this rule out of the allowlist's way.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+
+from amcr.kernel.libc import check, libc
+
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+_memory: dict[str, tuple[bytes, ...]] = {}
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _digest(profile_key: object, caps: frozenset[str], arch: str) -> str:
+    from _sha256 import sha256   # hashlib's import costs milliseconds; the C module does not
+    text = repr((profile_key, sorted(caps), arch, _libseccomp_version()))
+    return sha256(text.encode()).hexdigest()[:32]
+
+
+def _libseccomp_version() -> str:
+    """The library's real file name (libseccomp.so.2.5.4): a new version recompiles."""
+    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib"):
+        try:
+            return os.readlink(os.path.join(d, "libseccomp.so.2"))
+        except OSError:
+            continue
+    return "unknown"
+
+
+def programs(profile: "Profile", caps: frozenset[str], cache_dir: str | None) -> tuple[bytes, ...]:
+    """The BPF programs for ``profile`` with ``caps``: from memory, disk, or compiled."""
+    arch = os.uname().machine
+    key = _digest((profile.name, repr(profile.rules), profile.default_action,
+                   profile.default_errno), caps, arch)
+    if key in _memory:
+        return _memory[key]
+    path = os.path.join(cache_dir, f"seccomp-{key}.bpf") if cache_dir else None
+    progs: tuple[bytes, ...] | None = None
+    if path is not None:
+        progs = _read_cache(path)
+    if progs is None:
+        progs = (_compile(profile, caps, arch), _compile_tty_guard())
+        if path is not None:
+            _write_cache(path, progs)
+    _memory[key] = progs
+    return progs
+
+
+def _read_cache(path: str) -> tuple[bytes, ...] | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    out = []
+    while data:
+        n = int.from_bytes(data[:4], "little")
+        out.append(data[4:4 + n])
+        data = data[4 + n:]
+    return tuple(out) if len(out) == 2 and all(len(p) % 8 == 0 and p for p in out) else None
+
+
+def _write_cache(path: str, progs: tuple[bytes, ...]) -> None:
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        for p in progs:
+            f.write(len(p).to_bytes(4, "little") + p)
+    os.rename(tmp, path)
+
+
+def _export(flt: object) -> bytes:
+    import tempfile
+    with tempfile.TemporaryFile() as t:
+        flt.export_bpf(t)   # type: ignore[attr-defined]
+        t.seek(0)
+        return t.read()
+
+
+def _action(ps: object, action: str, err: int) -> object:
+    return {"allow": ps.ALLOW, "errno": ps.ERRNO(err), "kill": ps.KILL_PROCESS,  # type: ignore
+            "trap": ps.TRAP, "log": ps.LOG}[action]  # type: ignore[attr-defined]
+
+
+def _compile(profile: "Profile", caps: frozenset[str], arch: str) -> bytes:
+    import pyseccomp as ps
+    ops = {"ne": ps.NE, "lt": ps.LT, "le": ps.LE, "eq": ps.EQ, "ge": ps.GE, "gt": ps.GT,
+           "masked_eq": ps.MASKED_EQ}
+    flt = ps.SyscallFilter(_action(ps, profile.default_action, profile.default_errno))
+    seen: dict[str, str] = {}
+    for rule in profile.applicable(caps, arch):
+        action = _action(ps, rule.action, rule.errno)
+        for name in rule.names:
+            try:
+                ps.resolve_syscall(ps.Arch.NATIVE, name)
+            except Exception:  # noqa: BLE001 - unknown on this architecture
+                continue
+            args = [ps.Arg(i, ops[op], b, a) if op == "masked_eq" else ps.Arg(i, ops[op], a, b)
+                    for i, op, a, b in rule.args]
+            if not args and name in seen:
+                continue     # an unconditional rule already decided this syscall
+            try:
+                flt.add_rule(action, name, *args)
+            except OSError:
+                continue     # libseccomp refuses a rule that conflicts with an earlier one
+            if not args:
+                seen[name] = rule.action
+    return _export(flt)
+
+
+def _compile_tty_guard() -> bytes:
+    import errno
+
+    import pyseccomp as ps
+    flt = ps.SyscallFilter(ps.ALLOW)
+    for request in (TIOCSTI, TIOCLINUX):
+        flt.add_rule(ps.ERRNO(errno.EPERM), "ioctl", ps.Arg(1, ps.MASKED_EQ, 0xFFFFFFFF, request))
+    return _export(flt)
+
+
+def load(progs: tuple[bytes, ...]) -> None:
+    """Install the filters in the calling thread (needs no_new_privs first)."""
+    for prog in progs:
+        buf = ctypes.create_string_buffer(prog, len(prog))
+        fprog = _SockFprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
+        check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
+              "prctl(PR_SET_SECCOMP)")
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from amcr.security.profiles import Profile
