@@ -60,6 +60,23 @@ def spec_from_args(args: RunArgs, tty: bool,
         memory=parse_size(args.memory, "--memory") if args.memory else None)
 
 
+SIGSYS_EXIT = 128 + 31
+
+
+def explain_exit(spec: ContainerSpec, code: int, pid: int) -> None:
+    """One line when the exit is amcr's doing: seccomp's kill, the memory rlimit."""
+    if code == SIGSYS_EXIT and (spec.seccomp_profile or spec.seccomp != "unconfined"):
+        from amcr.kernel.audit import seccomp_syscall
+        name = seccomp_syscall(pid)
+        what = f"system call {name}" if name else "a system call"
+        profile = spec.seccomp_profile or spec.seccomp
+        sys.stderr.write(f"amcr: killed by seccomp (SIGSYS): {spec.argv[0]} made {what} "
+                         f"that the {profile} profile forbids (try --seccomp default)\n")
+    elif code != 0 and spec.memory:
+        sys.stderr.write(f"amcr: note: memory was capped at {spec.memory >> 20} MiB per process "
+                         "by RLIMIT_AS (no cgroup here); allocations beyond it fail inside\n")
+
+
 def run_command(args: RunArgs) -> int:
     from amcr.kernel.pty import get_winsize
     stdin_tty = os.isatty(0)
@@ -72,6 +89,7 @@ def run_command(args: RunArgs) -> int:
     if os.environ.get("AMCR_DEBUG"):
         sys.stderr.write(f"amcr: container {result.id}: started in {result.start_ms:.1f} ms, "
                          f"root by {result.root_method}, exit {result.exit_code}\n")
+    explain_exit(spec, result.exit_code, result.pid)
     if result.kept_layer:
         sys.stderr.write(f"amcr: kept the writable layer at {result.kept_layer}\n")
     if result.root_method == "chroot" and spec.pivot_root:

@@ -37,6 +37,7 @@ def _mounts(cfg: InitConfig, st: _State) -> None:
     rootfs.mount_proc(cfg)
     rootfs.mount_dev(cfg)
     rootfs.mount_sys(cfg)
+    rootfs.mask_paths(cfg)
     rootfs.mount_tmp(cfg)
 
 
@@ -58,6 +59,10 @@ def _workdir(cfg: InitConfig, st: _State) -> None:
     if not os.path.isdir(cfg.workdir):
         os.makedirs(cfg.workdir, exist_ok=True)
     os.chdir(cfg.workdir)
+    # A path that resolved through a descriptor or a magic link to a place
+    # outside the root leaves a working directory getcwd() cannot name.
+    if not os.getcwd().startswith("/"):
+        raise OSError(1, "working directory is outside the container", cfg.workdir)
 
 
 def _terminal(cfg: InitConfig, st: _State) -> None:

@@ -16,6 +16,14 @@ from amcr.kernel import mounts as m
 DEFAULT_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _NOSUID_NODEV_NOEXEC = m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC
 
+#: the OCI/docker defaults: paths that leak host information or reach kernel
+#: knobs. Masked files get /dev/null bound over them, masked directories an
+#: empty read-only tmpfs; read-only paths are bound onto themselves read-only.
+MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
 
 def _escape(path: str) -> str:
     """overlayfs option values split on ',' and ':'; escape them."""
@@ -92,6 +100,24 @@ def mount_sys(cfg: InitConfig) -> None:
         m.mount("sysfs", target, "sysfs", _NOSUID_NODEV_NOEXEC | m.MS_RDONLY)
     except PermissionError:
         m.bind("/sys", target, readonly=True)
+
+
+def mask_paths(cfg: InitConfig) -> None:
+    """After /proc and /sys exist: hide what docker hides, freeze what it freezes."""
+    for path in MASKED_PATHS:
+        target = cfg.merged + path
+        try:
+            is_dir = os.path.isdir(target) and not os.path.islink(target)
+        except OSError:
+            continue
+        if is_dir:
+            m.mount("tmpfs", target, "tmpfs", m.MS_RDONLY | _NOSUID_NODEV_NOEXEC, "size=0")
+        elif os.path.exists(target):
+            m.bind("/dev/null", target, recursive=False)
+    for path in READONLY_PATHS:
+        target = cfg.merged + path
+        if os.path.exists(target):
+            m.bind(target, target, readonly=True)
 
 
 def mount_tmp(cfg: InitConfig) -> None:

@@ -19,7 +19,7 @@ NAMES = {
     "nproc": resource.RLIMIT_NPROC, "stack": resource.RLIMIT_STACK,
     "msgqueue": resource.RLIMIT_MSGQUEUE, "nice": resource.RLIMIT_NICE,
     "rtprio": resource.RLIMIT_RTPRIO, "sigpending": resource.RLIMIT_SIGPENDING,
-    "locks": resource.RLIMIT_LOCKS, "rss": resource.RLIMIT_RSS,
+    "locks": 10, "rss": resource.RLIMIT_RSS,   # RLIMIT_LOCKS: not exported by Python
 }
 UNLIMITED = resource.RLIM_INFINITY
 
