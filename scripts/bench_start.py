@@ -182,7 +182,14 @@ def bench(args: argparse.Namespace, work: str, env: dict) -> int:
     if not os.path.lexists(os.path.join(rootfs, "bin", "true")):
         raise RuntimeError(f"amcr warm-up did not leave a busybox rootfs at {rootfs}")
 
+    # "amcr" is the default (seccomp default profile); the other profiles run
+    # beside it so their cost per start is measured in the same conditions.
+    base = amcr_command(args.amcr) + ["run", "--image", "busybox"]
     tools: list = [("amcr", lambda i: amcr)]
+    for profile in ("strict", "unconfined"):
+        variant = base + ["--seccomp", profile, "--", "/bin/true"]
+        run_checked(f"amcr --seccomp {profile} (warm-up)", variant, env, work)
+        tools.append((f"amcr-{profile[:5]}", lambda i, v=variant: v))
     skipped: dict = {}
     if shutil.which("bwrap", path=env.get("PATH")):
         try:
@@ -214,13 +221,18 @@ def bench(args: argparse.Namespace, work: str, env: dict) -> int:
     stats = {name: summarize(s) for name, s in times.items()}
     print(f"cold start, /bin/true, busybox rootfs, user {user}, "
           f"{args.runs} runs each (interleaved)")
-    print(f"{'tool':<7}{'median':>10}{'p90':>10}{'min':>10}")
+    print(f"{'tool':<12}{'median':>10}{'p90':>10}{'min':>10}")
     for name, s in stats.items():
-        print(f"{name:<7}" + "".join(f"{s[k]:>7.1f} ms" for k in ("median_ms", "p90_ms", "min_ms")))
+        print(f"{name:<12}" + "".join(f"{s[k]:>7.1f} ms" for k in ("median_ms", "p90_ms", "min_ms")))
     ratios = {f"amcr/{b}": round(stats["amcr"]["median_ms"] / stats[b]["median_ms"], 2)
               for b in ("runc", "bwrap") if b in stats}
     for key, r in ratios.items():
         print(f"ratio {key} {r:.2f}" + ("   (target <= 1.0)" if key == "amcr/runc" else ""))
+    unconfined = stats["amcr-uncon"]["median_ms"]
+    for name in ("amcr", "amcr-stric"):
+        label = "default" if name == "amcr" else "strict"
+        print(f"seccomp {label} costs {stats[name]['median_ms'] - unconfined:+.1f} ms per start "
+              "over unconfined (target <= 2 ms)")
     print(f"amcr: {shlex.join(amcr)}")
     print("notes: amcr adds an overlay writable layer and sysfs; bwrap has no overlay "
           "(read-only bind of the rootfs, no sysfs); runc: read-only rootfs, no overlay, "

@@ -11,7 +11,6 @@ Terminal-injection ioctls are refused by a second filter in every profile but
 from __future__ import annotations
 
 import errno
-import json
 
 from amcr._record import Record
 from amcr.errors import SpecError
@@ -155,6 +154,8 @@ _DOCKER_ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarc
 
 def load_docker_profile(path: str) -> Profile:
     """Read a docker/podman seccomp JSON profile; one clear error for a bad file."""
+    import json   # only here: json imports re and enum (milliseconds per start)
+
     def bad(what: str) -> SpecError:
         return SpecError(f"seccomp profile {path}: {what}",
                          hint="use docker's JSON format (defaultAction, syscalls[])")
