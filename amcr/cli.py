@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        sys.stderr.write(f"amcr: python package {exc.name!r} is missing (run scripts/setup.sh, "
+                         "or pip install the amcr package with its dependencies)\n")
+        return USAGE_ERROR
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

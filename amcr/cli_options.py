@@ -7,6 +7,7 @@ loop below, from the same table that builds the argparse help text.
 from __future__ import annotations
 
 from amcr.errors import SpecError
+from amcr.limits import RUN_LIMIT_OPTIONS
 
 #: (flags, destination, kind, metavar, help); kind: flag | value | append
 RUN_OPTIONS: tuple[tuple[tuple[str, ...], str, str, str, str], ...] = (
@@ -33,11 +34,10 @@ RUN_OPTIONS: tuple[tuple[tuple[str, ...], str, str, str, str], ...] = (
     (("--cap-add",), "cap_add", "append", "CAP", "add a capability (capabilities(7) name, ALL)"),
     (("--cap-drop",), "cap_drop", "append", "CAP", "drop a capability (or ALL)"),
     (("--ulimit",), "ulimit", "append", "NAME=SOFT[:HARD]", "set a resource limit"),
-    (("-m", "--memory"), "memory", "value", "SIZE",
-     "memory limit, e.g. 64m (an address-space rlimit when there are no cgroups)"),
-)
+) + RUN_LIMIT_OPTIONS
 
-DEFAULTS: dict[str, object] = {"image": "host", "workdir": "/", "seccomp": "default"}
+DEFAULTS: dict[str, object] = {"image": "host", "workdir": "/", "seccomp": "default",
+                               "limits": "enforce"}
 
 
 class RunArgs:

@@ -18,28 +18,6 @@ if TYPE_CHECKING:
 from amcr.spec import ContainerSpec, Mount, parse_env
 
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_size(text: str, flag: str) -> int:
-    """docker's sizes: 64m, 1g, 512k, plain bytes (binary units)."""
-    t = text.strip().lower()
-    if t.endswith("ib"):
-        t = t[:-2]
-    elif t.endswith("b") and len(t) > 1 and not t[-2].isdigit():
-        t = t[:-1]
-    unit = t[-1:] if t[-1:] in _UNITS and t[-1:] != "" and not t[-1:].isdigit() else ""
-    number = t[:-1] if unit else t
-    try:
-        value = float(number)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise SpecError(f"invalid {flag} {text!r}",
-                        hint="use a number with k, m or g, e.g. 64m")
-    return int(value * _UNITS[unit])
-
-
 def spec_from_args(args: RunArgs, tty: bool,
                    winsize: tuple[int, int] | None) -> ContainerSpec:
     cmd = list(args.cmd)
@@ -57,7 +35,8 @@ def spec_from_args(args: RunArgs, tty: bool,
         term=os.environ.get("TERM", "xterm") or "xterm", seccomp=args.seccomp,
         seccomp_profile=args.seccomp_profile, cap_add=tuple(args.cap_add),
         cap_drop=tuple(args.cap_drop), ulimits=tuple(args.ulimit),
-        memory=parse_size(args.memory, "--memory") if args.memory else None)
+        memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus,
+        pids_limit=args.pids_limit, limits=args.limits)
 
 
 SIGSYS_EXIT = 128 + 31
@@ -72,9 +51,11 @@ def explain_exit(spec: ContainerSpec, code: int, pid: int) -> None:
         profile = spec.seccomp_profile or spec.seccomp
         sys.stderr.write(f"amcr: killed by seccomp (SIGSYS): {spec.argv[0]} made {what} "
                          f"that the {profile} profile forbids (try --seccomp default)\n")
-    elif code != 0 and spec.memory:
-        sys.stderr.write(f"amcr: note: memory was capped at {spec.memory >> 20} MiB per process "
-                         "by RLIMIT_AS (no cgroup here); allocations beyond it fail inside\n")
+    elif code != 0 and spec.memory is not None:
+        from amcr.limits import format_bytes
+        limit = format_bytes(spec.resource_limits.memory or 0)
+        sys.stderr.write(f"amcr: note: memory was capped at {limit} per process by RLIMIT_AS "
+                         "(no cgroup here); allocations beyond it fail inside\n")
 
 
 def run_command(args: RunArgs) -> int:

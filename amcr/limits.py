@@ -69,14 +69,15 @@ def parse_size(value: str | int, flag: str = "--memory") -> int:
 
 def parse_cpus(value: str | float | int, flag: str = "--cpus") -> float:
     """``0.5`` -> 0.5 CPUs (checked against the host's CPUs by :class:`Limits`)."""
+    bad = SpecError(f"invalid {flag} {value!r}", hint="use a number of CPUs, e.g. 0.5")
     if isinstance(value, bool):
-        raise SpecError(f"invalid {flag} {value!r}", hint="use a number of CPUs, e.g. 0.5")
+        raise bad
     try:
         cpus = float(value)
     except (TypeError, ValueError):
-        raise SpecError(f"invalid {flag} {value!r}", hint="use a number of CPUs, e.g. 0.5") from None
+        raise bad from None
     if cpus != cpus or cpus in (float("inf"), float("-inf")):
-        raise SpecError(f"invalid {flag} {value!r}", hint="use a number of CPUs, e.g. 0.5")
+        raise bad
     return cpus
 
 

@@ -11,6 +11,10 @@ from amcr._record import Record
 from amcr.errors import SpecError
 from amcr.validate import is_hostname, is_name
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from amcr.limits import Limits
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -58,12 +62,14 @@ class ContainerSpec(Record):
 
     __slots__ = ("argv", "image", "rootfs", "name", "hostname", "env", "workdir", "mounts",
                  "read_only", "keep", "tty", "winsize", "pivot_root", "term", "seccomp",
-                 "seccomp_profile", "cap_add", "cap_drop", "ulimits", "memory")
+                 "seccomp_profile", "cap_add", "cap_drop", "ulimits", "memory", "memory_swap",
+                 "cpus", "pids_limit", "limits")
     _defaults = {"image": "host", "rootfs": None, "name": None, "hostname": None, "env": (),
                  "workdir": "/", "mounts": (), "read_only": False, "keep": False, "tty": False,
                  "winsize": None, "pivot_root": True, "term": "xterm", "seccomp": "default",
                  "seccomp_profile": None, "cap_add": (), "cap_drop": (), "ulimits": (),
-                 "memory": None}
+                 "memory": None, "memory_swap": None, "cpus": None, "pids_limit": None,
+                 "limits": "enforce"}
     argv: tuple[str, ...]
     image: str
     rootfs: str | None
@@ -83,7 +89,11 @@ class ContainerSpec(Record):
     cap_add: tuple[str, ...]
     cap_drop: tuple[str, ...]
     ulimits: tuple[str, ...]         # docker syntax: nofile=1024:2048
-    memory: int | None               # bytes; RLIMIT_AS when no cgroup enforces it
+    memory: int | str | None         # 64m, 1g or bytes (cgroup; else RLIMIT_AS)
+    memory_swap: int | str | None    # memory plus swap, docker's meaning
+    cpus: float | str | None         # needs a cgroup
+    pids_limit: int | str | None     # needs a cgroup
+    limits: str                      # enforce | warn: what to do when one cannot be enforced
 
     def _validate(self) -> None:
         if isinstance(self.argv, str):
@@ -111,9 +121,7 @@ class ContainerSpec(Record):
         if self.seccomp not in ("default", "strict", "unconfined"):
             raise SpecError(f"unknown seccomp profile {self.seccomp!r}",
                             hint="use default, strict, unconfined, or --seccomp-profile FILE")
-        if self.memory is not None and self.memory < 1 << 20:
-            raise SpecError(f"memory limit {self.memory} bytes is too small",
-                            hint="use at least 1m, e.g. --memory 64m")
+        self.resource_limits     # parses and validates, one clear line per bad value
         from amcr.security.caps import normalize
         for cap in self.cap_add + self.cap_drop:
             normalize(cap)
@@ -125,6 +133,13 @@ class ContainerSpec(Record):
             if not _valid_env_key(key):
                 raise SpecError(f"invalid environment variable name {key!r}",
                                 hint="use -e KEY=VALUE")
+
+    @property
+    def resource_limits(self) -> "Limits":
+        """The memory, CPU and PID limits, parsed (docker's units and meanings)."""
+        from amcr.limits import Limits
+        return Limits.parse(memory=self.memory, memory_swap=self.memory_swap, cpus=self.cpus,
+                            pids_limit=self.pids_limit, mode=self.limits)
 
     @property
     def effective_hostname(self) -> str:

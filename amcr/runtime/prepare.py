@@ -27,6 +27,7 @@ class Prepared(Record):
 def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
             container_id: str | None = None) -> Prepared:
     plan = images.resolve(spec.image, spec.rootfs)
+    confined = confinement(spec)     # before the layer exists: a bad profile leaves nothing
     cid = container_id or layers.new_id()
     layer = (layers.merged_only(cid) if spec.read_only
              else layers.create(cid, spec.effective_hostname))
@@ -37,7 +38,7 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
             upper=None if spec.read_only else layer.upper,
             work=None if spec.read_only else layer.work,
             mounts=spec.mounts, mapping=_mapping(), tty=spec.tty, winsize=spec.winsize,
-            pivot_root=spec.pivot_root, stdio=stdio, **confinement(spec))
+            pivot_root=spec.pivot_root, stdio=stdio, **confined)
     except BaseException:
         layers.remove(layer)
         raise
@@ -57,11 +58,14 @@ def confinement(spec: ContainerSpec) -> dict[str, object]:
         from amcr.security.profiles import BUILTIN
         programs = seccomp.programs(BUILTIN[spec.seccomp], caps, _cache())
     rlimits: list[tuple[int, int, int]] = []
-    if spec.ulimits or spec.memory:
+    from amcr.limits import plan
+    decided = plan(spec.resource_limits, (), "cgroups are not wired into the start path yet")
+    memory = decided.rlimit_as
+    if spec.ulimits or memory:
         from amcr.kernel import rlimits as rl
         rlimits = [rl.parse_ulimit(u) for u in spec.ulimits]
-        if spec.memory:
-            rlimits.append((rl.NAMES["as"], spec.memory, spec.memory))
+        if memory:
+            rlimits.append((rl.NAMES["as"], memory, memory))
     return {"caps": caps, "cap_top": capabilities.last_cap(), "seccomp": programs,
             "rlimits": tuple(rlimits)}
 
