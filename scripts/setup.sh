@@ -4,8 +4,9 @@
 #   scripts/setup.sh          set everything up, then start a container shell
 #   scripts/setup.sh test     set everything up, then run the whole test suite
 #
-# As root it installs the system packages, a virtualenv at /opt/amcr/venv built
-# with /usr/bin/python3 (so unprivileged users can run it), /usr/local/bin/amcr,
+# As root it installs the system packages, a virtualenv at /opt/amcr/venv (or
+# $AMCR_PREFIX/venv) built with /usr/bin/python3 (so unprivileged users can run
+# it), /usr/local/bin/amcr (not with AMCR_PREFIX),
 # and, for the tests, two unprivileged users: amcrtest (with a subordinate ID
 # range) and amcrsolo (without). As a normal user it installs into
 # ~/.local/share/amcr/venv and names any missing system package in one line.
@@ -82,14 +83,14 @@ LAUNCHER
 
 install_packages
 if [ "$(id -u)" -eq 0 ]; then
-    BASE=/opt/amcr
+    BASE="${AMCR_PREFIX:-/opt/amcr}"
     make_users
     mkdir -p "$BASE"
     chmod 755 "$BASE"
     stage_source "$BASE/src"
     make_venv "$BASE/venv" "$BASE/src" "[test]"
     chmod -R a+rX "$BASE"
-    ln -sf "$BASE/venv/bin/amcr" /usr/local/bin/amcr
+    [ -n "${AMCR_PREFIX:-}" ] || ln -sf "$BASE/venv/bin/amcr" /usr/local/bin/amcr
 else
     BASE="${XDG_DATA_HOME:-$HOME/.local/share}/amcr"
     mkdir -p "$BASE"
