@@ -11,6 +11,10 @@ _EXPORTS = {
     "AmcrError": "amcr.errors", "ExecError": "amcr.errors", "ImageError": "amcr.errors",
     "KernelError": "amcr.errors", "SpecError": "amcr.errors", "StateError": "amcr.errors",
     "ContainerSpec": "amcr.spec", "Mount": "amcr.spec",
+    # the async API (imports asyncio: only when used)
+    "run": "amcr.api", "Runtime": "amcr.api", "Container": "amcr.api", "State": "amcr.api",
+    "CompletedRun": "amcr.api", "RunError": "amcr.api", "ContainerStats": "amcr.api",
+    "Subscription": "amcr.api",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -19,6 +23,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from amcr.errors import AmcrError, ExecError, ImageError, KernelError, SpecError, StateError
     from amcr.spec import ContainerSpec, Mount
+    from amcr.api import (CompletedRun, Container, ContainerStats, Runtime, RunError, State,
+                          Subscription, run)
 
 
 def __getattr__(name: str) -> object:

@@ -1,4 +1,4 @@
-"""The command line: ``amcr run``, ``amcr image ...``, ``amcr info``.
+"""The command line: ``amcr run``, ``amcr image ...``, ``amcr info``, ``amcr gc``.
 
 Imports are lazy: every command pays only for what it uses, because start-up
 time of ``amcr run`` is part of every container's start-up time.
@@ -40,6 +40,12 @@ def _build_parser() -> argparse.ArgumentParser:
                              action="append" if kind == "append" else "store")
     run.add_argument("cmd", nargs="*", metavar="CMD [ARGS...]")
 
+    up = sub.add_parser("up", help="start containers and switch between them in one terminal",
+                        description="Start a shell container per NAME (or every container "
+                                    "of ./amcr.toml) and open the multiplexer.")
+    up.add_argument("-f", "--file", metavar="FILE", help="config file (default ./amcr.toml)")
+    up.add_argument("names", nargs="*", metavar="NAME")
+
     image = sub.add_parser("image", help="manage images")
     isub = image.add_subparsers(dest="image_command", metavar="SUBCOMMAND",
                                 parser_class=_Parser)
@@ -51,6 +57,8 @@ def _build_parser() -> argparse.ArgumentParser:
     rm.add_argument("names", nargs="+")
 
     sub.add_parser("info", help="what this host supports, and how to fix what it lacks")
+    gc = sub.add_parser("gc", help="remove layers left by containers whose runtime died")
+    gc.add_argument("-n", "--dry-run", action="store_true", help="only list what would go")
     return p
 
 
@@ -94,9 +102,15 @@ def _dispatch(argv: list[str]) -> int:
     if args.command == "run":
         from amcr.cli_run import run_command
         return run_command(args)
+    if args.command == "up":
+        from amcr.cli_up import up_command
+        return up_command(args)
     if args.command == "image":
         from amcr.cli_image import image_command
         return image_command(args, parser)
+    if args.command == "gc":
+        from amcr import gc
+        return gc.main(["--dry-run"] if args.dry_run else [])
     if args.command == "info":
         from amcr import info
         return info.main()

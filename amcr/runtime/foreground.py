@@ -1,7 +1,9 @@
 """One container attached to the caller's terminal or pipes (``amcr run``).
 
 Synchronous on purpose (see :mod:`amcr.cli_run`); the container itself starts
-through the same :func:`amcr.runtime.spawn.spawn` as the asyncio runtime's.
+through the same sans-IO protocol as the asyncio runtime's
+(:func:`amcr.runtime.spawn.protocol`), here driven by the blocking
+:func:`amcr.runtime.spawn.spawn`.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import time
 
 from amcr._record import Record
 from amcr.kernel import signals as sig
-from amcr.runtime import relay
+from amcr.runtime import owner, relay
 from amcr.runtime.prepare import prepare, release
 from amcr.runtime.spawn import Spawned, exit_code, kill_and_reap, spawn
 from amcr.spec import ContainerSpec
@@ -20,28 +22,38 @@ PROXIED = (sig.SIGINT, sig.SIGTERM, sig.SIGHUP, sig.SIGQUIT, sig.SIGUSR1, sig.SI
 
 
 class ForegroundResult(Record):
-    __slots__ = ("exit_code", "root_method", "kept_layer", "id", "start_ms")
+    __slots__ = ("exit_code", "root_method", "kept_layer", "id", "start_ms", "pid")
+    _defaults = {"pid": 0}
     exit_code: int
     root_method: str
     kept_layer: str | None
     id: str
     start_ms: float          # from prepare to the command's execve
+    pid: int                 # host PID of the container's PID 1 (0: it never started)
 
 
 def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResult:
     t0 = time.perf_counter()
     started = t0
     pipes = None if spec.tty else relay.Pipes.make(interactive)
-    prep = prepare(spec, stdio=None if pipes is None else pipes.child_ends())
+    try:
+        prep = prepare(spec, stdio=None if pipes is None else pipes.child_ends())
+    except BaseException:
+        if pipes is not None:
+            pipes.close()
+        raise
     proc: Spawned | None = None
     status = 0
+    lock = -1
+    kept = None
     try:
+        lock = owner.claim(prep.layer.path)   # gc: this layer is live while we are
         try:
             proc = spawn(prep.cfg)
             started = time.perf_counter()
         finally:
             if pipes is not None:
-                pipes.close_child_ends()
+                pipes.forget_child_ends()     # the protocol closed them after fork
         try:
             status = relay.attach(proc, pipes, interactive=interactive, proxied=PROXIED)
         except BaseException:
@@ -49,12 +61,16 @@ def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResul
             kill_and_reap(proc.pid, proc.pidfd)
             raise
     finally:
-        kept = release(prep, proc.userns_fd if proc else None)
-        if proc is not None:
-            for fd in (proc.pidfd, proc.master, proc.userns_fd):
-                if fd is not None:
-                    os.close(fd)
-        if pipes is not None:
-            pipes.close()
+        try:
+            kept = release(prep, proc.userns_fd if proc else None)
+        finally:
+            if lock >= 0:
+                owner.disown(prep.layer.path, lock, kept is not None)
+            if proc is not None:
+                for fd in (proc.pidfd, proc.master, proc.userns_fd):
+                    if fd is not None:
+                        os.close(fd)
+            if pipes is not None:
+                pipes.close()
     return ForegroundResult(exit_code(status), proc.root_method if proc else "", kept, prep.id,
-                            (started - t0) * 1000)
+                            (started - t0) * 1000, proc.pid if proc else 0)

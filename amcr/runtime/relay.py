@@ -19,6 +19,7 @@ from amcr.runtime.spawn import Spawned
 TYPE_CHECKING = False   # collections.abc costs ms to import at run time
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import Any
 
 _CHUNK = 65536
 
@@ -55,6 +56,10 @@ class Pipes:
         for fd in self.child_ends():
             self._close(fd)
 
+    def forget_child_ends(self) -> None:
+        """The spawn protocol closed them (right after fork): never close them again."""
+        self._closed.update(self.child_ends())
+
     def close(self) -> None:
         for fd in (self.stdin_r, self.stdin_w, self.stdout_r, self.stdout_w, self.stderr_r,
                    self.stderr_w):
@@ -73,7 +78,7 @@ class _Terminal:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.saved: list | None = None
+        self.saved: list[Any] | None = None
 
     def __enter__(self) -> "_Terminal":
         if os.isatty(self.fd):

@@ -1,22 +1,47 @@
-"""Start one container: the parent's half of the start-up protocol.
+"""Start one container: the parent's half of the start-up protocol, sans-IO.
 
-Synchronous and lean on imports: ``amcr run`` and the asyncio runtime both go
-through :func:`spawn`. The children's half lives in :mod:`amcr.init`.
+:func:`protocol` is a generator that does the real work (fork, ID map,
+handshake, exec check) and *yields* whenever it would wait: ``(READ, fd)``
+means "resume me once ``fd`` is readable", ``(REAP, pid)`` means "resume me
+with ``pid``'s wait status once it has exited". Who waits, and how, is the
+driver's business: :func:`spawn` blocks (``amcr run``, no asyncio imported),
+:func:`amcr.runtime.aspawn.aspawn` waits on the event loop with
+``loop.add_reader`` and pidfds. So there is exactly one way to start a
+container, and the loop is never blocked for a container's whole set-up.
+
+The children's half lives in :mod:`amcr.init`; the messages in
+:mod:`amcr.init.messages`. This module stays lean on imports: it is on the
+start-up path of every ``amcr run``.
 """
 from __future__ import annotations
 
-import errno
 import os
 import sys
+from _signal import (NSIG, SIG_DFL, SIG_IGN, SIG_SETMASK, getsignal, pthread_sigmask,
+                     signal)
+from gc import disable as gc_disable
 
-from amcr.errors import AmcrError, ExecError, KernelError
+from amcr.errors import AmcrError, KernelError
 from amcr.init import intermediate, messages
 from amcr.init.config import InitConfig
 from amcr.kernel import namespaces, prctl_min, unixsock, userns
-from amcr.kernel.signals import SIGKILL
+from amcr.kernel.libc import libc
 from amcr.kernel.pidfd import pidfd_open, pidfd_send_signal
+from amcr.kernel.signals import SIGKILL, set_wakeup_fd
+from amcr.runtime import failure, idmap
 
-_subreaper = False
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    Op = tuple[int, int]                          # (READ, fd) or (REAP, pid)
+    Waits = Generator[Op, "int | None", None]     # a step of the protocol
+    Protocol = Generator[Op, "int | None", "Spawned"]
+
+READ = 0   # (READ, fd): resume once fd is readable (the next read will not block)
+REAP = 1   # (REAP, pid): resume with the wait status once pid has exited (and reap it)
+
+_subreaper_holds = 0
 
 
 class Spawned:
@@ -33,119 +58,309 @@ class Spawned:
         self.root_method = root_method  # "pivot_root" or "chroot"
 
 
-def _ensure_subreaper() -> None:
-    global _subreaper
-    if not _subreaper:
+class _Children:
+    """What exists so far, so an abort at any step knows what to undo."""
+
+    __slots__ = ("pid1", "pid", "pidfd", "master", "userns_fd", "subreaper")
+
+    def __init__(self, pid1: int) -> None:
+        self.pid1 = pid1        # child 1 until reaped, then 0
+        self.pid = 0            # PID 1 of the container (host PID) once known, 0 once reaped
+        self.pidfd = -1
+        self.master: int | None = None
+        self.userns_fd: int | None = None
+        self.subreaper = True   # we hold the subreaper attribute for this start
+
+    def child_1_reaped(self) -> None:
+        self.pid1 = 0
+        if self.subreaper:
+            self.subreaper = False
+            _release_subreaper()
+
+    def close_fds(self) -> None:
+        for fd in (self.pidfd, self.master, self.userns_fd):
+            if fd is not None and fd >= 0:
+                os.close(fd)
+        self.pidfd, self.master, self.userns_fd = -1, None, None
+
+
+def _hold_subreaper() -> None:
+    """Child 1 exits once PID 1 exists; PID 1 must then become *our* child, so that
+    we can wait for it and its parent-death signal means us: we are a child
+    subreaper from child 1's fork until it is reaped, and only then. A process
+    that stayed one would also inherit every orphan of every other program it
+    runs (a daemonizing subprocess, bwrap's helpers) and keep them as zombies."""
+    global _subreaper_holds
+    if _subreaper_holds == 0:
         prctl_min.set_child_subreaper()
-        _subreaper = True
+    _subreaper_holds += 1
 
 
-def spawn(cfg: InitConfig) -> Spawned:
-    """Fork the container and return once its command has exec'd (or raise)."""
-    _ensure_subreaper()
-    sock, child_sock = unixsock.pair()
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+def _release_subreaper() -> None:
+    global _subreaper_holds
+    _subreaper_holds -= 1
+    if _subreaper_holds == 0:
+        libc.prctl(prctl_min.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def spawn(cfg: InitConfig, child_setup: Callable[[], None] | None = None) -> Spawned:
+    """Fork the container and return once its command has exec'd (or raise); blocks."""
+    return drive(protocol(cfg, child_setup))   # type: ignore[return-value]
+
+
+def drive(gen: Generator[Op, int | None, object], value: int | None = None) -> object:
+    """The blocking driver: a READ needs no wait (the read that follows blocks)."""
+    try:
+        while True:
+            kind, arg = gen.send(value)
+            value = os.waitpid(arg, 0)[1] if kind == REAP else None
+    except StopIteration as stop:
+        return stop.value
+
+
+def protocol(cfg: InitConfig, child_setup: Callable[[], None] | None = None,
+             write_map: Callable[[int, userns.IdMapping], Waits] | None = None) -> Protocol:
+    """The parent's side of the start-up, as a generator of waits (see the module doc).
+
+    Takes ownership of ``cfg.stdio`` (the child's pipe ends): they are closed
+    here right after fork, so no later fork inherits them. ``child_setup`` runs
+    in child 1 first thing; ``write_map`` replaces the ID-map step (the
+    runtime's shared user namespace, :mod:`amcr.runtime.sharedns`).
+    """
+    try:
+        sock, child_sock = unixsock.pair()
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    except BaseException:
+        _close_stdio(cfg)
+        raise
     sys.stdout.flush()
     sys.stderr.flush()
-    pid1 = os.fork()
-    if pid1 == 0:  # child 1
+    _hold_subreaper()
+    try:
+        pid1 = os.fork()
+    except BaseException:
+        _release_subreaper()
+        for fd in (err_r, err_w):
+            os.close(fd)
         sock.close()
-        os.close(err_r)
-        intermediate.run(cfg, child_sock, err_w)
+        child_sock.close()
+        _close_stdio(cfg)
+        raise
+    if pid1 == 0:  # child 1: never returns
+        _child_1(cfg, sock, child_sock, err_r, err_w, child_setup)
     child_sock.close()
     os.close(err_w)
-    pid = 0
-    keep: list[int] = []
+    _close_stdio(cfg)
+    kids = _Children(pid1)
     try:
-        pid = _handshake(cfg, sock, pid1, err_r, keep)
-        return _finish(cfg, sock, pid, err_r, keep)
+        return (yield from _talk(cfg, sock, err_r, kids, write_map or idmap.write_map))
+    except GeneratorExit:
+        drive(_abort(sock, kids))     # closed by its owner: no more yields allowed
+        raise
     except BaseException:
-        if pid > 0:
-            kill_and_reap(pid)
-        for fd in keep:
-            os.close(fd)
+        yield from _unstoppable(_abort(sock, kids))
         raise
     finally:
         sock.close()
         os.close(err_r)
+        if kids.subreaper:      # only when child 1 could not be reaped (never, normally)
+            kids.subreaper = False
+            _release_subreaper()
 
 
-def _handshake(cfg: InitConfig, sock: unixsock.Sock, pid1: int, err_r: int,
-               keep: list[int]) -> int:
-    """Map IDs (when the parent must), learn PID 1's host PID, reap child 1."""
+def _child_1(cfg: InitConfig, sock: unixsock.Sock, child_sock: unixsock.Sock, err_r: int,
+             err_w: int, child_setup: Callable[[], None] | None) -> None:
     try:
-        if userns.needs_parent(cfg.mapping):
-            if messages.expect(sock, messages.UNSHARED) is not None:
-                try:
-                    userns.write_map_for(pid1, cfg.mapping)
-                except OSError as exc:
-                    raise KernelError.from_oserror("write id map", exc, hint=cfg.mapping.reason)
-                messages.send(sock, messages.MAPPED)
-        pid = messages.expect_pid(sock)
-    finally:
-        os.waitpid(pid1, 0)
-    if pid is None:
-        _raise_failure(err_r, cfg)
-        raise AmcrError("container setup failed without a report", hint="run amcr info")
-    return pid
-
-
-def _finish(cfg: InitConfig, sock: unixsock.Sock, pid: int, err_r: int,
-            keep: list[int]) -> Spawned:
-    pidfd = pidfd_open(pid)
-    keep.append(pidfd)
-    userns_fd = None
-    if cfg.mapping.helper:
+        # No cyclic GC in the children: a collection walks (and so writes to,
+        # copy-on-write) every tracked object the runtime has, for nothing.
+        gc_disable()
+        sock.close()
+        os.close(err_r)
         try:
-            userns_fd = namespaces.open_ns(pid, "user")
-            keep.append(userns_fd)
+            # An event loop's wakeup fd is shared with us after fork: a signal
+            # arriving here must not wake (and confuse) the parent's loop.
+            set_wakeup_fd(-1)
+        except ValueError:
+            pass   # forked from a thread other than the main one: no wakeup fd here
+        _default_signals()
+        if child_setup is not None:
+            child_setup()
+    except BaseException as exc:  # noqa: BLE001 - report, never return into the parent's code
+        messages.report_failure(err_w, "fork", 0, f"{type(exc).__name__}: {exc}")
+        os._exit(125)
+    intermediate.run(cfg, child_sock, err_w)
+    os._exit(125)   # not reached: never return into the parent's code in a child
+
+
+def _default_signals() -> None:
+    """Dispositions a container must not inherit from us: nothing ignored, nothing blocked.
+
+    Ignored signals survive execve. Python ignores SIGPIPE and SIGXFSZ, and a
+    shell's background job ignores SIGINT and SIGQUIT: inherited, ``yes | head``
+    would never end inside. (Handlers are reset by execve itself.)
+    """
+    for signum in range(1, NSIG):
+        try:
+            if getsignal(signum) == SIG_IGN:
+                signal(signum, SIG_DFL)
+        except (OSError, ValueError):
+            pass    # SIGKILL, SIGSTOP, numbers the C library keeps for itself
+    pthread_sigmask(SIG_SETMASK, ())
+
+
+def _close_stdio(cfg: InitConfig) -> None:
+    for fd in cfg.stdio or ():
+        try:
+            os.close(fd)
         except OSError:
             pass
-    msg, master = unixsock.recv_maybe_fd(sock)
-    if master is not None:
-        keep.append(master)
-    if not msg:
-        _reap(pid)
-        _raise_failure(err_r, cfg)
+
+
+def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children,
+          write_map: Callable[[int, userns.IdMapping], Waits]) -> Protocol:
+    """The handshake proper, in the order the children expect it."""
+    fd = sock.fileno()
+    if userns.needs_parent(cfg.mapping):
+        yield READ, fd
+        if messages.expect(sock, messages.UNSHARED) is not None:
+            yield from write_map(kids.pid1, cfg.mapping)
+            messages.send(sock, messages.MAPPED)
+    # PID (from child 1) and READY (from PID 1) share the channel and race: on
+    # a busy machine PID 1 can finish its whole set-up before child 1, which
+    # forked it, gets the CPU back to report its PID. Take them in any order.
+    ready: bytes | None = None
+    while not kids.pid:
+        yield READ, fd
+        tag, payload = _receive(sock, kids)
+        if tag == messages.PID:
+            kids.pid = _pid_of(payload)
+        elif tag == messages.READY:
+            ready = payload
+        elif not tag:
+            break
+        else:
+            raise KernelError(f"container setup failed: protocol error: unexpected {tag!r}")
+    pid = kids.pid
+    yield REAP, kids.pid1        # child 1 exits right after reporting; PID 1 is now ours
+    kids.child_1_reaped()
+    if not pid:
+        yield from failure.raise_reported(err_r, cfg)
         raise AmcrError("container setup failed without a report", hint="run amcr info")
-    tag, _, method = msg.partition(b"\0")
+    kids.pidfd = pidfd_open(pid)
+    if cfg.mapping.helper:
+        try:
+            kids.userns_fd = namespaces.open_ns(pid, "user")
+        except OSError:
+            pass
+    if ready is None:
+        yield READ, fd
+        tag, payload = _receive(sock, kids)
+        if tag == messages.READY:
+            ready = payload
+        elif tag:
+            raise KernelError(f"container setup failed: protocol error: unexpected {tag!r}")
+    if ready is None:
+        yield from _reap_pid1(kids)
+        yield from failure.raise_reported(err_r, cfg)
+        raise AmcrError("container setup failed without a report", hint="run amcr info")
     messages.send(sock, messages.GO)
-    failure = messages.read_failure(err_r)   # EOF: execve succeeded
-    if failure is not None:
-        _reap(pid)
-        _raise(failure, cfg)
-    return Spawned(pid, pidfd, master, userns_fd, method.decode() or "pivot_root")
+    report = yield from failure.read_failure(err_r)   # EOF: execve succeeded
+    if report is not None:
+        yield from _reap_pid1(kids)
+        raise failure.error_for(report, cfg)
+    spawned = Spawned(pid, kids.pidfd, kids.master, kids.userns_fd, ready.decode() or "pivot_root")
+    kids.pidfd, kids.master, kids.userns_fd = -1, None, None   # the caller owns them now
+    kids.pid = 0
+    return spawned
 
 
-def _raise_failure(err_r: int, cfg: InitConfig) -> None:
-    failure = messages.read_failure(err_r)
-    if failure is not None:
-        _raise(failure, cfg)
+def _receive(sock: unixsock.Sock, kids: _Children) -> tuple[bytes, bytes]:
+    """One message as (tag, payload); (b"", b"") at EOF. A passed PTY master is kept."""
+    msg, passed = unixsock.recv_maybe_fd(sock)
+    if passed is not None:
+        # SCM_RIGHTS descriptors arrive inheritable: a helper we spawn later
+        # (newuidmap, a user's subprocess) must not hold this container's PTY.
+        os.set_inheritable(passed, False)
+        if kids.master is not None:
+            os.close(passed)
+        else:
+            kids.master = passed
+    tag, _, payload = msg.partition(b"\0")
+    return tag, payload
 
 
-def _raise(failure: tuple[str, int, str], cfg: InitConfig) -> None:
-    step, err, message = failure
-    if step == "exec":
-        cmd = cfg.argv[0]
-        if err in (errno.ENOENT, errno.ENOTDIR):
-            raise ExecError(f"{cmd}: command not found in the container", errno=err, path=cmd,
-                            hint="check the command and the image's PATH")
-        if err == errno.EACCES:
-            raise ExecError(f"{cmd}: permission denied (not executable)", errno=err, path=cmd,
-                            hint="chmod +x it, or run it through its interpreter")
-        raise ExecError(f"{cmd}: cannot execute: {os.strerror(err).lower()}", errno=err,
-                        path=cmd, hint="is it a binary for this machine?")
-    detail = f"{os.strerror(err)} ({message})" if err else message
-    hint = "run amcr info to see what this host supports"
-    if step == "unshare" and err in (errno.EPERM, errno.ENOSPC, errno.EINVAL):
-        hint = "user namespaces are unavailable here; run amcr info"
-    if step == "workdir":
-        hint = "pick an existing directory with -w, or drop --read-only"
-    raise KernelError(f"container setup failed at {step}: {detail}".lower(),
-                      hint=hint, op=step, errno=err)
+def _pid_of(payload: bytes) -> int:
+    return int.from_bytes(payload[:4], sys.byteorder, signed=True)   # messages.send_pid's "=i"
 
 
-def kill_and_reap(pid: int, pidfd: int | None = None) -> None:
+def _reap_pid1(kids: _Children) -> Waits:
+    yield REAP, kids.pid
+    kids.pid = 0
+
+
+def _abort(sock: unixsock.Sock, kids: _Children) -> Waits:
+    """Undo a half-done start: every child gone and reaped, every descriptor closed.
+
+    Shutting our end down (rather than closing it) reaches the children even
+    while other containers' set-up children still hold a copy of it; they then
+    see EOF where they wait and leave. Draining to EOF tells us PID 1's host
+    PID if it was sent but not read yet, so no zombie is left unreaped.
+    """
+    if kids.pid:
+        _kill(kids)
+    try:
+        sock.shutdown(1)   # SHUT_WR
+    except OSError:
+        pass
+    while True:
+        yield READ, sock.fileno()
+        try:
+            msg = sock.recv(4096)     # a READY's PTY master is dropped by the kernel
+        except OSError:
+            break
+        if not msg:
+            break
+        tag, _, payload = msg.partition(b"\0")
+        if tag == messages.PID and not kids.pid and len(payload) == 4:
+            kids.pid = _pid_of(payload)
+            _kill(kids)
+    if kids.pid1:
+        yield REAP, kids.pid1
+        kids.child_1_reaped()
+    if kids.pid:
+        yield REAP, kids.pid
+        kids.pid = 0
+    kids.close_fds()
+
+
+def _kill(kids: _Children) -> None:
+    try:
+        if kids.pidfd >= 0:
+            pidfd_send_signal(kids.pidfd, SIGKILL)
+        else:
+            os.kill(kids.pid, SIGKILL)   # unreaped, so the PID cannot have been reused
+    except ProcessLookupError:
+        pass
+
+
+def _unstoppable(gen: Waits) -> Waits:
+    """Pass ``gen``'s waits to our driver; if the driver gives up (a second
+    cancellation, or it is being closed), finish ``gen`` blocking instead."""
+    value: int | None = None
+    while True:
+        try:
+            kind, arg = gen.send(value)
+        except StopIteration:
+            return
+        try:
+            value = yield kind, arg
+        except BaseException:
+            value = os.waitpid(arg, 0)[1] if kind == REAP else None
+            drive(gen, value)
+            return
+
+
+def kill_and_reap(pid: int, pidfd: int | None = None) -> int:
     """SIGKILL and reap; through the pidfd when we have one (no PID-reuse race)."""
     try:
         if pidfd is not None:
@@ -154,7 +369,7 @@ def kill_and_reap(pid: int, pidfd: int | None = None) -> None:
             os.kill(pid, SIGKILL)
     except ProcessLookupError:
         pass
-    _reap(pid)
+    return _reap(pid)
 
 
 def _reap(pid: int) -> int:

@@ -35,6 +35,7 @@ COLOR_INDEXED, COLOR_DEFAULT_FG, COLOR_DEFAULT_BG = 0x01, 0x02, 0x04
 DAMAGE_SCROLL = 3
 
 ATTRS_ALL_MASK = (1 << 9) - 1
+N_ATTRS = 10                   # VTermAttr values 1..9 (bold ... background)
 
 # VTermModifier / VTermKey (vterm_keycodes.h), used by the key-encoding cross-check
 MOD_SHIFT, MOD_ALT, MOD_CTRL = 1, 2, 4
@@ -118,6 +119,7 @@ def _declare(lib: ctypes.PyDLL) -> None:
         "vterm_screen_convert_color_to_rgb": (None, [scr, POINTER(Color)]),
         "vterm_state_get_cursorpos": (None, [st, POINTER(Pos)]),
         "vterm_state_get_default_colors": (None, [st, POINTER(Color), POINTER(Color)]),
+        "vterm_state_get_penattr": (c_int, [st, c_int, c_void_p]),
         "vterm_keyboard_unichar": (None, [vt, c_uint32, c_int]),
         "vterm_keyboard_key": (None, [vt, c_int, c_int]),
         "vterm_keyboard_start_paste": (None, [vt]),

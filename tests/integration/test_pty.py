@@ -29,7 +29,8 @@ def term(amcr: Amcr) -> Iterator[Tmux]:
 
 
 def test_tty_names_a_pts_device_that_exists_inside(term: Tmux) -> None:
-    term.type_line("tty; test -c $(tty) && echo EXISTS")
+    # quotes split the marker, so the echoed command line cannot match it
+    term.type_line("tty; test -c $(tty) && echo EXI''STS")
     screen = term.wait_for("EXISTS")
     assert "/dev/pts/0" in screen
 
@@ -41,16 +42,16 @@ def test_shell_has_job_control(term: Tmux) -> None:
     term.type_line("fg")
     term.send("C-z")
     term.wait_for("Stopped")
-    term.type_line("kill %1; echo JOBDONE")
+    term.type_line("kill %1; echo JOB''DONE")
     term.wait_for("JOBDONE")
 
 
 def test_window_size_comes_from_the_terminal_and_follows_resize(term: Tmux) -> None:
-    term.type_line("stty size")
-    term.wait_for("30 100")
+    term.type_line("echo SIZE-$(stty size | tr ' ' x)")
+    term.wait_for("SIZE-30x100")
     term.resize(120, 40)
-    term.type_line("stty size")
-    term.wait_for("40 120")
+    term.type_line("echo SIZE-$(stty size | tr ' ' x)")
+    term.wait_for("SIZE-40x120")
 
 
 def test_ctrl_c_interrupts_the_job_inside_not_amcr(term: Tmux) -> None:
@@ -58,7 +59,7 @@ def test_ctrl_c_interrupts_the_job_inside_not_amcr(term: Tmux) -> None:
     term.send("C-c")
     term.type_line("echo INTERRUPTED-$?")
     term.wait_for("INTERRUPTED-130")
-    term.type_line("echo STILL-HERE")
+    term.type_line("echo STILL-''HERE")
     term.wait_for("STILL-HERE")
     assert "AMCR-EXIT" not in term.screen()
 

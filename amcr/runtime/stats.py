@@ -1,0 +1,81 @@
+"""Resource use of a running container, from whichever source can tell.
+
+Today the only source is the container's process tree (psutil over /proc:
+CPU time, resident memory, number of processes). Cgroup-based numbers
+(memory including page cache, OOM kills) plug in through :data:`PROVIDERS`
+and :data:`OOM_PROBES` without touching the runtime: a provider gets the
+:class:`~amcr.runtime.container.Container` and returns a record with the same
+fields (or None to pass). ``source`` says where the numbers came from, because
+they differ in meaning.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from amcr._record import Record
+
+
+class ContainerStats(Record):
+    """One sample; None where the source has no value. Field names match the cgroup Stats."""
+
+    __slots__ = ("source", "cpu_usec", "memory_current", "pids_current", "memory_peak",
+                 "oom_kills")
+    _defaults = {"cpu_usec": None, "memory_current": None, "pids_current": None,
+                 "memory_peak": None, "oom_kills": None}
+    source: str                     # "process tree", "cgroup v1", "cgroup v2"
+    cpu_usec: int | None            # user + system CPU time, microseconds
+    memory_current: int | None      # bytes (process tree: sum of RSS)
+    pids_current: int | None        # processes (process tree) or tasks (cgroup)
+    memory_peak: int | None
+    oom_kills: int | None
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        return None if self.cpu_usec is None else self.cpu_usec / 1e6
+
+
+#: Tried in order before the process tree; each returns a stats record or None.
+PROVIDERS: list[Callable[[Any], Any]] = []
+#: Tried in order after a container exits; True means the kernel's OOM killer
+#: killed something in it (a cgroup's memory.events oom_kill counter went up).
+OOM_PROBES: list[Callable[[Any], bool | None]] = []
+
+
+def sample(container: Any) -> Any:
+    for provider in PROVIDERS:
+        found = provider(container)
+        if found is not None:
+            return found
+    return process_tree(container.pid)
+
+
+def oom_killed(container: Any) -> bool:
+    """The hook ``CompletedRun.oom_killed`` comes from: False until a probe can tell."""
+    for probe in OOM_PROBES:
+        found = probe(container)
+        if found is not None:
+            return bool(found)
+    return False
+
+
+def process_tree(pid: int) -> ContainerStats:
+    """Sum over PID 1 and its descendants (all of them are inside the container)."""
+    import psutil   # ~10 ms to import: only when someone asks for stats
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return ContainerStats("process tree", 0, 0, 0)
+    cpu = rss = count = 0
+    for proc in procs:
+        try:
+            with proc.oneshot():
+                times = proc.cpu_times()
+                rss += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+        cpu += int((times.user + times.system) * 1e6)
+        count += 1
+    return ContainerStats("process tree", cpu, rss, count)

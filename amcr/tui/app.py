@@ -1,0 +1,252 @@
+"""``amcr up``: several container shells in one terminal, with live stats.
+
+Reads top to bottom like prompt_toolkit's full-screen examples: the model
+(:class:`Multiplexer`: panes, the active one, the view), the layout (tab bar,
+body, status line), the key bindings (everything goes to the active container
+except after the prefix key), the application, and ``run``.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
+from prompt_toolkit.layout import HSplit, Layout, VSplit, Window
+from prompt_toolkit.layout.containers import DynamicContainer
+from prompt_toolkit.layout.controls import FormattedTextControl
+from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
+from prompt_toolkit.styles import Style
+
+from amcr.config import Config
+from amcr.runtime.runtime import Runtime
+from amcr.tui import commands
+from amcr.tui.hoststats import HostStats, human, sparkline
+from amcr.tui.keys import encode_key, encode_paste
+from amcr.tui.pane import Pane
+from amcr.tui.render import TerminalControl
+
+STYLE = Style.from_dict({
+    "tabbar": "bg:#303030 #d0d0d0",
+    "tab": "",
+    "tab.active": "bg:#5f87af #ffffff bold",
+    "tab.exited": "#ff8787",
+    "tab.host": "#afaf87",
+    "status": "bg:#303030 #d0d0d0",
+    "status.prompt": "bg:#5f5f00 #ffffff",
+    "status.broadcast": "bg:#870000 #ffffff bold",
+    "tile.title": "bg:#444444 #ffffff",
+    "tile.title.active": "bg:#5f87af #ffffff bold",
+    "stats.header": "bold underline",
+    "help": "",
+})
+
+STATS_PERIOD = 1.0
+
+
+class Multiplexer:
+    """The model: panes, which one is active, what the body shows."""
+
+    def __init__(self, config: Config, names: list[str]) -> None:
+        self.config = config
+        self.panes: list[Pane] = []
+        self.active = 0
+        self.view = "single"            # single | tiled | stats | help
+        self.broadcast = False
+        self.prefix_pending = False
+        self.prompt: commands.Prompt | None = None
+        self.message = ""
+        self.host = HostStats()
+        self.runtime = Runtime(max_concurrency=None)
+        self.app: Application[int] | None = None
+        self.names = names
+
+    def invalidate(self) -> None:
+        if self.app is not None:
+            self.app.invalidate()
+
+    def add(self, name: str) -> Pane:
+        pane = Pane(self.config.spec(name), self.invalidate)
+        self.panes.append(pane)
+        return pane
+
+    @property
+    def current(self) -> Pane:
+        return self.panes[self.active]
+
+    def select(self, index: int) -> None:
+        if 0 <= index < len(self.panes):
+            self.active = index
+            if self.view in ("stats", "help"):
+                self.view = "single"
+            self.invalidate()
+
+
+# -- layout ---------------------------------------------------------------------------
+
+def tab_bar(mux: Multiplexer) -> list[tuple]:
+    out: list[tuple] = []
+    for i, pane in enumerate(mux.panes):
+        def click(event: MouseEvent, i: int = i) -> None:
+            if event.event_type == MouseEventType.MOUSE_UP:
+                mux.select(i)
+        style = "class:tab.active" if i == mux.active else "class:tab"
+        if not pane.running and pane.exit_code is not None:
+            style += " class:tab.exited"
+        label = f" {i}:{pane.name}"
+        label += (f" {pane.cpu:.0f}% {human(pane.memory)} " if pane.running
+                  else f" [{pane.status()}] ")
+        out.append((style, label, click))
+        out.append(("class:tabbar", " "))
+    host = mux.host
+    out.append(("class:tab.host", f" host cpu {host.cpu:.0f}% mem {human(host.mem_used)}/"
+                                  f"{human(host.mem_total)} "))
+    return out
+
+
+def status_line(mux: Multiplexer) -> list[tuple]:
+    if mux.prompt is not None:
+        return [("class:status.prompt", f" {mux.prompt.label}{mux.prompt.text}")]
+    parts: list[tuple] = []
+    if mux.broadcast:
+        parts.append(("class:status.broadcast", " BROADCAST "))
+    hint = f" {mux.config.prefix} ? help"
+    if mux.prefix_pending:
+        hint = f" {mux.config.prefix} … (n p 0-9 c x r t s b ? q)"
+    parts.append(("class:status", f"{hint}   {mux.message}"))
+    return parts
+
+
+def stats_view(mux: Multiplexer) -> list[tuple]:
+    rows = [("class:stats.header",
+             f" {'#':<3}{'name':<14}{'state':<12}{'cpu %':>7}{'memory':>10}{'pids':>6}"
+             f"{'uptime':>10}  last minute\n")]
+    for i, p in enumerate(mux.panes):
+        up = int(p.uptime)
+        rows.append(("", f" {i:<3}{p.name:<14}{p.status():<12}{p.cpu:>7.1f}"
+                         f"{human(p.memory):>10}{p.pids:>6}{up // 60:>7}:{up % 60:02d}  "
+                         f"{sparkline(list(p.cpu_history))}\n"))
+    sources = {p.stats_source for p in mux.panes if p.stats_source}
+    rows.append(("", f"\n source: {', '.join(sorted(sources)) or '-'}; sampled every "
+                     f"{STATS_PERIOD:g} s\n"))
+    return rows
+
+
+def terminal_window(mux: Multiplexer, pane: Pane) -> Window:
+    return Window(TerminalControl(pane, on_click=lambda p: mux.select(mux.panes.index(p))),
+                  always_hide_cursor=False)
+
+
+def tiled(mux: Multiplexer) -> HSplit:
+    """A grid, each tile live; the active one takes the keys."""
+    n = len(mux.panes)
+    cols = math.ceil(math.sqrt(n)) or 1
+    grid_rows = []
+    for start in range(0, n, cols):
+        tiles = []
+        for i in range(start, min(start + cols, n)):
+            pane = mux.panes[i]
+            title = "class:tile.title.active" if i == mux.active else "class:tile.title"
+            tiles.append(HSplit([Window(FormattedTextControl([(title, f" {i}:{pane.name} "
+                                                               f"[{pane.status()}]")]),
+                                        height=1, style=title),
+                                 terminal_window(mux, pane)]))
+            if i < min(start + cols, n) - 1:
+                tiles.append(Window(width=1, char="│", style="class:tabbar"))
+        grid_rows.append(VSplit(tiles))
+    return HSplit(grid_rows)
+
+
+def body(mux: Multiplexer) -> object:
+    if mux.view == "tiled":
+        return tiled(mux)
+    if mux.view == "stats":
+        return Window(FormattedTextControl(lambda: stats_view(mux)))
+    if mux.view == "help":
+        return Window(FormattedTextControl(commands.help_text(mux.config.prefix)))
+    return terminal_window(mux, mux.current)
+
+
+def layout(mux: Multiplexer) -> Layout:
+    return Layout(HSplit([
+        Window(FormattedTextControl(lambda: tab_bar(mux)), height=1, style="class:tabbar"),
+        DynamicContainer(lambda: body(mux)),
+        Window(FormattedTextControl(lambda: status_line(mux)), height=1, style="class:status"),
+    ]))
+
+
+# -- keys --------------------------------------------------------------------------------
+
+def key_bindings(mux: Multiplexer) -> KeyBindings:
+    kb = KeyBindings()
+    prefix = commands.parse_key(mux.config.prefix)
+
+    @kb.add(Keys.Any)
+    def _any(event: KeyPressEvent) -> None:
+        """Every key: the prompt, the prefix command, or the active container."""
+        for press in event.key_sequence:
+            key, data = press.key, press.data
+            if mux.prompt is not None:
+                commands.prompt_key(mux, key, data)
+            elif mux.prefix_pending:
+                mux.prefix_pending = False
+                if key == prefix:         # the prefix twice sends it through
+                    _send(mux, encode_key(key, data, mux.current.emulator.modes))
+                else:
+                    commands.run(mux, key, data)
+            elif key == prefix:
+                mux.prefix_pending = True
+            elif mux.view in ("stats", "help"):
+                mux.view = "single"
+            else:
+                _send(mux, encode_key(key, data, mux.current.emulator.modes))
+        mux.invalidate()
+
+    @kb.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        if mux.prompt is not None:
+            mux.prompt.text += event.data
+        else:
+            _send(mux, encode_paste(event.data, mux.current.emulator.modes))
+
+    return kb
+
+
+def _send(mux: Multiplexer, data: bytes) -> None:
+    if not data:
+        return
+    targets = [p for p in mux.panes if p.running] if mux.broadcast else [mux.current]
+    for pane in targets:
+        pane.send(data)
+
+
+# -- application ---------------------------------------------------------------------------
+
+async def _sample(mux: Multiplexer) -> None:
+    while True:
+        mux.host.sample()
+        for pane in mux.panes:
+            pane.sample()
+        mux.invalidate()
+        await asyncio.sleep(STATS_PERIOD)
+
+
+async def main(config: Config, names: list[str]) -> int:
+    mux = Multiplexer(config, names)
+    for name in names:
+        mux.add(name)
+    app: Application[int] = Application(layout=layout(mux), key_bindings=key_bindings(mux),
+                                        style=STYLE, full_screen=True, mouse_support=True,
+                                        min_redraw_interval=0.02)
+    mux.app = app
+    async with mux.runtime:
+        sampler = asyncio.get_running_loop().create_task(_sample(mux))
+        starting = asyncio.gather(*(p.start(mux.runtime) for p in mux.panes))
+        try:
+            await starting
+            return await app.run_async()
+        finally:
+            sampler.cancel()
+            for pane in mux.panes:
+                await pane.close()

@@ -1,0 +1,197 @@
+"""Fast scrolling for floods of plain lines: the analysis half (pure, no libvterm).
+
+Why: libvterm keeps the screen as one flat array of cells, so every line feed at
+the bottom moves the whole screen (about 350 KB at 200x50) and converts the line
+that falls off into scrollback cell by cell. A ``cat`` of a big file is nothing
+but that: libvterm alone parses such text at about 7 MB/s at 200x50.
+
+What we do instead (see ``VTermEmulator._scroll_lines``): when a chunk holds a
+run of *clean* lines and the terminal is in a state where line feeds can only
+scroll, we replace the per-line scrolling by one scroll of many lines (``CSI n
+S``, ``CSI n A``, then the lines), and lines that would scroll straight through
+the screen go to scrollback as their source bytes, rendered only if someone
+scrolls back. The screen, cursor, pen and scrollback come out exactly as
+line-by-line processing would leave them; a differential test feeds random
+streams both ways and compares every cell.
+
+A clean line is one whose effect is fully known without running the parser:
+- it ends with CR LF and holds no other control character (so it moves the
+  cursor exactly one row down and back to column 0);
+- every escape sequence in it is an SGR or an erase-to-end-of-line, and the
+  last SGR, if any, is a full reset (so the pen is the default at its line
+  feed, which is what the blank row scrolled in is filled with);
+- it is shorter in bytes than the screen is wide (a character never takes more
+  columns than its UTF-8 bytes, so it cannot wrap).
+The terminal-side conditions (parser in ground state, cursor at column 0 on the
+bottom margin, default pen, no left/right margins) are checked by the emulator.
+"""
+from __future__ import annotations
+
+import re
+
+from amcr.tui.sanitize import ends_in_ground
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections import deque
+
+    from amcr.tui.emulator import Cursor
+    from amcr.tui.modes import ModeTracker
+    from amcr.tui.sanitize import InputGuard
+
+__all__ = ["FastScroll", "ends_in_ground", "is_clean", "plan"]
+
+# DECRQSS for the scroll region, DECRQM for left/right margin mode (69)
+_PROBE = b"\x1bP$qr\x1b\\\x1b[?69$p"
+_PROBE_REPLY = re.compile(rb"\x1bP1\$r(\d+);(\d+)r\x1b\\\x1b\[\?69;2\$y\Z")
+
+# SGR, and EL to the end of the line, which grep --color adds after each SGR and
+# which erases nothing on the blank rows the fast path writes on.
+_ROW_LOCAL = re.compile(rb"\x1b\[[0-9;]*m|\x1b\[K")
+_LAST_SGR = re.compile(rb".*(\x1b\[[0-9;]*m)", re.S)
+# An SGR other than a full reset with no SGR after it before the line feed.
+_DIRTY_PEN = re.compile(rb"\x1b\[(?!0?m)[0-9;]*m(?:[^\x1b\n]|\x1b\[K)*\n")
+# Bytes a clean line may contain besides SGRs: printable ASCII and any byte of a
+# multi-byte UTF-8 character (in UTF-8 mode libvterm never reads 0x80-0x9f as C1).
+_TEXT = bytes(range(0x20, 0x7f)) + bytes(range(0x80, 0x100))
+def is_clean(line: bytes, cols: int) -> bool:
+    """``line`` is one line without its LF; see the module docstring."""
+    if not line.endswith(b"\r"):
+        return False
+    if b"\x1b" in line:
+        last = _LAST_SGR.match(line)
+        if last is not None and last.group(1) not in (b"\x1b[0m", b"\x1b[m"):
+            return False
+        line = _ROW_LOCAL.sub(b"", line)
+    return len(line) <= cols and not line[:-1].translate(None, _TEXT)
+
+
+def _all_clean(body: bytes, cols: int) -> bool:
+    """Whether every line of ``body`` (whole lines, LF-terminated) is clean,
+    using only whole-buffer operations."""
+    if b"\x1b" in body:
+        if _DIRTY_PEN.search(body):
+            return False
+        body = _ROW_LOCAL.sub(b"", body)
+    crlf = body.count(b"\r\n")
+    if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
+        return False
+    if body.translate(None, _TEXT + b"\r\n"):
+        return False                                    # controls, or escapes left over
+    return max(map(len, body.split(b"\n"))) <= cols
+
+
+def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list[bytes]]]:
+    """Cut a chunk into pieces: ``(offset, bytes)`` to feed as they are, and
+    ``(offset, lines)`` runs of at least ``min_lines`` clean lines (each without
+    its LF) that may take the fast path. The first line of a chunk is never
+    part of a run: it may continue a line of the previous chunk."""
+    first = data.find(b"\n") + 1
+    if first == 0:
+        return [(0, data)]
+    last = data.rfind(b"\n") + 1
+    if _all_clean(data[first:last], cols):       # the usual flood: decided at C speed
+        lines = data[first:last - 1].split(b"\n")
+        if len(lines) < min_lines:
+            return [(0, data)]
+        pieces: list[tuple[int, bytes | list[bytes]]] = [(0, data[:first]), (first, lines)]
+        return pieces + [(last, data[last:])] if last < len(data) else pieces
+    lines = data[first:].split(b"\n")
+    lines.pop()                     # after the last LF: fed as it is
+    pieces = []
+    raw_start, pos, run, run_start = 0, first, [], first
+    for line in lines:
+        if is_clean(line, cols):
+            if not run:
+                run_start = pos
+            run.append(line)
+        elif run:
+            raw_start = _flush(data, pieces, raw_start, run_start, run, min_lines)
+            run = []
+        pos += len(line) + 1
+    if run:
+        raw_start = _flush(data, pieces, raw_start, run_start, run, min_lines)
+    if raw_start < len(data):
+        pieces.append((raw_start, data[raw_start:]))
+    return pieces
+
+
+def _flush(data: bytes, pieces: list[tuple[int, bytes | list[bytes]]], raw_start: int,
+           run_start: int, run: list[bytes], min_lines: int) -> int:
+    """Close a run of clean lines: keep it if long enough, else leave it raw."""
+    if len(run) < min_lines:
+        return raw_start
+    if run_start > raw_start:
+        pieces.append((raw_start, data[raw_start:run_start]))
+    pieces.append((run_start, run))
+    return run_start + sum(map(len, run)) + len(run)
+
+
+class FastScroll:
+    """The execution half, mixed into VTermEmulator (whose state it uses: the
+    cursor, the pen, the guard's parser state, the mode tracker, scrollback)."""
+
+    FAST_MIN_LINES = 8            # shorter runs of clean lines are not worth a probe
+
+    if TYPE_CHECKING:             # provided by VTermEmulator
+        _cols: int
+        _alt_screen: bool
+        _default_pen: bytes
+        _guard: InputGuard
+        _tracker: ModeTracker
+        _scrollback: deque[bytes | tuple[int, bytes]]
+
+        @property
+        def cursor(self) -> Cursor: ...
+        def _write(self, data: bytes) -> None: ...
+        def _query(self, request: bytes) -> bytes: ...
+        def _pen(self) -> bytes: ...
+
+    def _feed_pieces(self, data: bytes) -> None:
+        for start, piece in plan(data, self._cols, self.FAST_MIN_LINES):
+            if isinstance(piece, bytes):
+                self._write(piece)
+                self._tracker.feed(piece)       # modes as they stand where the next run starts
+            elif ends_in_ground(data, start, self._guard.ground_before):
+                self._scroll_lines(piece)
+            else:
+                self._write(b"\n".join(piece) + b"\n")
+
+    def _scroll_lines(self, lines: list[bytes]) -> None:
+        """Write clean lines as line-by-line scrolling would, with one scroll."""
+        # Cursor and margin mode first: at column 0 without left/right margins no
+        # wrap is pending, so the probe (a CSI, which cancels one) changes nothing.
+        row, col = self.cursor[:2]
+        region = None
+        if col == 0 and not self._tracker.left_right_margins:
+            region = self._scroll_region()
+        if region is None or row > region[1] or self._pen() != self._default_pen:
+            self._write(b"\n".join(lines) + b"\n")
+            return
+        top, bottom = region
+        # Until the cursor reaches the bottom margin, line feeds move it, not the text.
+        # The first line at the bottom goes the normal way too: after it, the cursor
+        # sits at column 0 of a freshly scrolled-in blank row, like after every other.
+        normal = bottom - row + 1
+        self._write(b"\n".join(lines[:normal]) + b"\n")
+        rest, above = lines[normal:], bottom - top
+        if not rest:
+            return
+        if len(rest) <= above:
+            self._write(b"\x1b[%dS\x1b[%dA" % (len(rest), len(rest)) + b"\n".join(rest) + b"\n")
+            return
+        # More lines than the region holds: scroll out what is there now (libvterm
+        # pushes those rows to scrollback), keep the lines that would only pass
+        # through as source bytes, and draw the last screenful.
+        self._write(b"\x1b[%dS" % above)
+        passing = len(rest) - above
+        if top == 0 and not self._alt_screen and self._scrollback.maxlen:
+            keep = rest[max(0, passing - self._scrollback.maxlen):passing]
+            cols = self._cols
+            self._scrollback.extend([(cols, line) for line in keep])
+        self._write(b"\x1b[%dA" % above + b"\n".join(rest[passing:]) + b"\n")
+
+    def _scroll_region(self) -> tuple[int, int] | None:
+        """(top, bottom) rows of the scroll region, or None with left/right margins on."""
+        match = _PROBE_REPLY.match(self._query(_PROBE))
+        return (int(match[1]) - 1, int(match[2]) - 1) if match else None

@@ -1,0 +1,90 @@
+"""Follows the input-side terminal modes in a program's output stream.
+
+Why a scanner of our own: libvterm 0.1 keeps application-cursor, bracketed
+paste and the mouse encoding in private state with no getter (only the mouse
+*level* and the alternate screen are reported through ``settermprop``), and
+asking it with DECRQM would mean injecting bytes into the parser, which breaks
+any escape sequence the program left half-written at the end of a read. The
+scanner needs no cooperation from the backend, so a pyte or other fallback gets
+it for free.
+
+The emulator feeds it what the input guard let through, where no CSI holds
+embedded control characters, so the regular expression sees every sequence
+whole. Cost: three substring tests per chunk (C speed, no regex) unless the chunk
+contains a private-mode sequence, a soft reset or a hard reset. A sequence split
+across two reads is caught by rescanning the previous chunk's tail with the new
+chunk; re-applying an already applied suffix of set/reset operations in order
+cannot change the result, so the overlap is harmless.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from amcr.tui.emulator import Modes, MouseEncoding, MouseTracking
+
+# DECSET/DECRST "CSI ? Pm h/l", RIS "ESC c", DECSTR "CSI ! p"
+_SEQUENCE = re.compile(rb"\x1b\[\?([0-9;]*)([hl])|\x1bc|\x1b\[!p")
+_TAIL = 64        # longest sequence we promise to catch across a read boundary
+
+_MOUSE_LEVELS = {9: MouseTracking.X10, 1000: MouseTracking.NORMAL,
+                 1002: MouseTracking.BUTTON, 1003: MouseTracking.ANY}
+_MOUSE_ENCODINGS = {1005: MouseEncoding.UTF8, 1006: MouseEncoding.SGR,
+                    1015: MouseEncoding.URXVT}
+
+
+class ModeTracker:
+    """Keeps ``modes`` in step with DECSET/DECRST, RIS and DECSTR seen in ``feed``."""
+
+    __slots__ = ("modes", "left_right_margins", "_tail")
+
+    def __init__(self) -> None:
+        self.modes = Modes()
+        # DECLRMM (69): not for key encoding, but the fast-scroll path must know
+        # (margins change where text wraps). False positives only cost speed.
+        self.left_right_margins = False
+        self._tail = b""
+
+    def feed(self, data: bytes) -> bool:
+        """Scan one chunk; return True when ``modes`` may have changed."""
+        buf = self._tail + data if self._tail else data
+        tail = data[-_TAIL:]
+        self._tail = tail if b"\x1b" in tail else b""
+        if b"\x1b[?" not in buf and b"\x1bc" not in buf and b"\x1b[!p" not in buf:
+            return False
+        modes = self.modes
+        for match in _SEQUENCE.finditer(buf):
+            if match.group(2) is None:          # RIS or DECSTR: back to power-on modes
+                modes = Modes(alt_screen=modes.alt_screen if match.group(0) != b"\x1bc"
+                              else False)
+                self.left_right_margins = False
+                continue
+            on = match.group(2) == b"h"
+            for param in match.group(1).split(b";"):
+                if param == b"69":
+                    self.left_right_margins = on
+                elif param:
+                    modes = _apply(modes, int(param), on)
+        changed = modes != self.modes
+        self.modes = modes
+        return changed
+
+
+def _apply(modes: Modes, mode: int, on: bool) -> Modes:
+    """One DECSET (on) or DECRST (off), with xterm's rules for the mouse modes."""
+    if mode == 1:
+        return replace(modes, app_cursor=on)
+    if mode == 2004:
+        return replace(modes, bracketed_paste=on)
+    if mode == 1004:
+        return replace(modes, focus_events=on)
+    if mode in (47, 1047, 1049):
+        return replace(modes, alt_screen=on)
+    if mode in _MOUSE_LEVELS:
+        # xterm (and libvterm): the levels exclude each other, and resetting
+        # any of them switches mouse reporting off.
+        return replace(modes, mouse=_MOUSE_LEVELS[mode] if on else MouseTracking.OFF)
+    if mode in _MOUSE_ENCODINGS:
+        return replace(modes, mouse_encoding=_MOUSE_ENCODINGS[mode] if on
+                       else MouseEncoding.X10)
+    return modes
