@@ -25,7 +25,7 @@ if [ "$(id -u)" -eq 0 ]; then
     runuser -u "$TEST_USER" -- env -i PATH=/usr/local/bin:/usr/bin:/bin \
         HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)" LANG=C.UTF-8 \
         "$VENV/bin/python" -m pytest -p no:cacheprovider -o console_output_style=classic \
-        tests/integration tests/security "$@"
+        tests/integration tests/security tests/tui "$@"
     check $? "rootless tests as $TEST_USER"
 else
     "$VENV/bin/python" -m pytest -p no:cacheprovider tests "$@"
