@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # amcr set-up for a fresh Debian/Ubuntu machine.
 #
-#   scripts/setup.sh          set everything up, then start a container shell
+#   scripts/setup.sh          set everything up, then start `amcr up a b c`
 #   scripts/setup.sh test     set everything up, then run the whole test suite
 #
 # As root it installs the system packages, a virtualenv at /opt/amcr/venv (or
@@ -102,7 +102,7 @@ say "installed: $VENV/bin/amcr"
 
 case "$MODE" in
 shell)
-    exec "$VENV/bin/amcr" run --name amcr -- /bin/bash
+    exec "$VENV/bin/amcr" up a b c
     ;;
 test)
     exec "$BASE/src/scripts/run-tests.sh" "$VENV" "$BASE/src"
