@@ -51,7 +51,7 @@ def explain_exit(spec: ContainerSpec, code: int, pid: int) -> None:
         profile = spec.seccomp_profile or spec.seccomp
         sys.stderr.write(f"amcr: killed by seccomp (SIGSYS): {spec.argv[0]} made {what} "
                          f"that the {profile} profile forbids (try --seccomp default)\n")
-    elif code != 0 and spec.memory is not None:
+    elif code != 0 and spec.memory is not None and code < 128:
         from amcr.limits import format_bytes
         limit = format_bytes(spec.resource_limits.memory or 0)
         sys.stderr.write(f"amcr: note: memory was capped at {limit} per process by RLIMIT_AS "
@@ -70,7 +70,14 @@ def run_command(args: RunArgs) -> int:
     if os.environ.get("AMCR_DEBUG"):
         sys.stderr.write(f"amcr: container {result.id}: started in {result.start_ms:.1f} ms, "
                          f"root by {result.root_method}, exit {result.exit_code}\n")
-    explain_exit(spec, result.exit_code, result.pid)
+    for warning in result.warnings:
+        sys.stderr.write(f"amcr: {warning}\n")
+    if result.oom_killed:
+        from amcr.limits import format_bytes
+        limit = format_bytes(spec.resource_limits.memory or 0)
+        sys.stderr.write(f"amcr: killed: out of memory (limit {limit})\n")
+    elif result.memory_via == "rlimit" or result.exit_code == SIGSYS_EXIT:
+        explain_exit(spec, result.exit_code, result.pid)
     if result.kept_layer:
         sys.stderr.write(f"amcr: kept the writable layer at {result.kept_layer}\n")
     if result.root_method == "chroot" and spec.pivot_root:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class InitConfig(Record):
     __slots__ = ("argv", "env", "hostname", "workdir", "plan", "merged", "upper", "work",
                  "mounts", "mapping", "tty", "winsize", "pivot_root", "stdio", "caps", "cap_top",
-                 "seccomp", "rlimits")
+                 "seccomp", "rlimits", "cgroup_fds")
     argv: tuple[str, ...]
     env: dict[str, str]
     hostname: str
@@ -36,3 +36,4 @@ class InitConfig(Record):
     cap_top: int                     # highest capability number this kernel knows
     seccomp: tuple[bytes, ...]       # BPF programs to load last; () = unconfined
     rlimits: tuple[tuple[int, int, int], ...]   # (resource, soft, hard)
+    cgroup_fds: tuple[int, ...]      # cgroup.procs files child 1 writes itself into

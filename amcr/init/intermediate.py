@@ -19,8 +19,13 @@ if TYPE_CHECKING:
 
 def run(cfg: InitConfig, sock: Sock, errfd: int) -> None:
     """Never returns."""
-    step = "unshare"
+    step = "cgroup"
     try:
+        # First: everything after this, PID 1 included, starts inside the cgroup,
+        # and unshare(CLONE_NEWCGROUP) below makes it the namespace's root.
+        for fd in cfg.cgroup_fds:
+            os.write(fd, b"0")
+        step = "unshare"
         # One call: the kernel creates the user namespace first and makes it
         # the owner of the others, which is what makes this work unprivileged.
         namespaces.unshare(namespaces.ALL_NAMESPACES)

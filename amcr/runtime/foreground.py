@@ -22,14 +22,18 @@ PROXIED = (sig.SIGINT, sig.SIGTERM, sig.SIGHUP, sig.SIGQUIT, sig.SIGUSR1, sig.SI
 
 
 class ForegroundResult(Record):
-    __slots__ = ("exit_code", "root_method", "kept_layer", "id", "start_ms", "pid")
-    _defaults = {"pid": 0}
+    __slots__ = ("exit_code", "root_method", "kept_layer", "id", "start_ms", "pid",
+                 "oom_killed", "memory_via", "warnings")
+    _defaults = {"pid": 0, "oom_killed": False, "memory_via": "", "warnings": ()}
     exit_code: int
     root_method: str
     kept_layer: str | None
     id: str
     start_ms: float          # from prepare to the command's execve
     pid: int                 # host PID of the container's PID 1 (0: it never started)
+    oom_killed: bool         # the cgroup's memory limit killed something in it
+    memory_via: str          # how --memory was enforced: "cgroup", "rlimit" or ""
+    warnings: tuple[str, ...]
 
 
 def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResult:
@@ -52,6 +56,8 @@ def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResul
             proc = spawn(prep.cfg)
             started = time.perf_counter()
         finally:
+            if prep.cgroup is not None:
+                prep.cgroup.close_fds()      # child 1 has joined (or failed): ours go
             if pipes is not None:
                 pipes.forget_child_ends()     # the protocol closed them after fork
         try:
@@ -73,4 +79,6 @@ def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResul
             if pipes is not None:
                 pipes.close()
     return ForegroundResult(exit_code(status), proc.root_method if proc else "", kept, prep.id,
-                            (started - t0) * 1000, proc.pid if proc else 0)
+                            (started - t0) * 1000, proc.pid if proc else 0,
+                            bool(prep.cgroup and prep.cgroup.oom_killed), prep.memory_via,
+                            prep.warnings)

@@ -13,39 +13,69 @@ from amcr.errors import AmcrError
 from amcr.images import layers
 from amcr.init.config import InitConfig
 from amcr.kernel import userns
+from amcr.runtime import cgroup_lease
+from amcr.runtime.cgroup_lease import CgroupLease
 from amcr.spec import ContainerSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from amcr.kernel.cgroups import CgroupBackend
+    from amcr.limits import Plan
 
 
 class Prepared(Record):
-    __slots__ = ("id", "cfg", "layer", "keep")
+    __slots__ = ("id", "cfg", "layer", "keep", "cgroup", "memory_via", "warnings")
+    _defaults = {"cgroup": None, "memory_via": "", "warnings": ()}
     id: str
     cfg: InitConfig
     layer: layers.Layer
     keep: bool
+    cgroup: CgroupLease | None       # the container's cgroup, when this host gives one
+    memory_via: str                  # "cgroup", "rlimit" or "": how --memory is enforced
+    warnings: tuple[str, ...]        # limits that --limits warn let go
 
 
 def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
             container_id: str | None = None) -> Prepared:
     plan = images.resolve(spec.image, spec.rootfs)
-    confined = confinement(spec)     # before the layer exists: a bad profile leaves nothing
+    decided, backend = _limits_plan(spec)
+    confined = confinement(spec, decided.rlimit_as)   # a bad profile leaves nothing behind
     cid = container_id or layers.new_id()
     layer = (layers.merged_only(cid) if spec.read_only
              else layers.create(cid, spec.effective_hostname))
+    lease = None
     try:
+        if backend is not None:
+            # before fork: the first process joins it before anything else runs
+            lease = CgroupLease(backend.create(cid), decided.cgroup)
+            if decided.cgroup is not None:
+                lease.cgroup.limit(decided.cgroup)
         cfg = InitConfig(
             argv=spec.argv, env=spec.environment(), hostname=spec.effective_hostname,
             workdir=spec.workdir, plan=plan, merged=layer.merged,
             upper=None if spec.read_only else layer.upper,
             work=None if spec.read_only else layer.work,
             mounts=spec.mounts, mapping=_mapping(), tty=spec.tty, winsize=spec.winsize,
-            pivot_root=spec.pivot_root, stdio=stdio, **confined)
+            pivot_root=spec.pivot_root, stdio=stdio,
+            cgroup_fds=tuple(lease.fds) if lease else (), **confined)
     except BaseException:
+        if lease is not None:
+            lease.finish()
         layers.remove(layer)
         raise
-    return Prepared(cid, cfg, layer, spec.keep)
+    return Prepared(cid, cfg, layer, spec.keep, lease, decided.memory_via, decided.warnings)
 
 
-def confinement(spec: ContainerSpec) -> dict[str, object]:
+def _limits_plan(spec: ContainerSpec) -> tuple[Plan, CgroupBackend | None]:
+    """Which limits a cgroup enforces here, which fall back to RLIMIT_AS, which fail."""
+    from amcr.limits import plan
+    choice = cgroup_lease.choose()
+    backend = choice.backend  # type: ignore[attr-defined]
+    controllers = backend.controllers if backend is not None else ()
+    return plan(spec.resource_limits, controllers, choice.why), backend  # type: ignore
+
+
+def confinement(spec: ContainerSpec, rlimit_as: int | None = None) -> dict[str, object]:
     """Capabilities, seccomp programs and rlimits for ``spec`` (compiled once, cached)."""
     from amcr.kernel import capabilities, seccomp
     from amcr.security.caps import effective_caps
@@ -58,9 +88,7 @@ def confinement(spec: ContainerSpec) -> dict[str, object]:
         from amcr.security.profiles import BUILTIN
         programs = seccomp.programs(BUILTIN[spec.seccomp], caps, _cache())
     rlimits: list[tuple[int, int, int]] = []
-    from amcr.limits import plan
-    decided = plan(spec.resource_limits, (), "cgroups are not wired into the start path yet")
-    memory = decided.rlimit_as
+    memory = rlimit_as
     if spec.ulimits or memory:
         from amcr.kernel import rlimits as rl
         rlimits = [rl.parse_ulimit(u) for u in spec.ulimits]
@@ -85,7 +113,9 @@ def _mapping() -> userns.IdMapping:
 
 
 def release(prep: Prepared, userns_fd: int | None = None) -> str | None:
-    """Remove (or keep) the writable layer; returns the kept path, if any."""
+    """Remove the cgroup and (or keep) the writable layer; returns the kept path, if any."""
+    if prep.cgroup is not None:
+        prep.cgroup.finish()
     if prep.keep and prep.cfg.upper is not None:
         return layers.keep(prep.layer)
     try:

@@ -99,14 +99,15 @@ async def test_signal_reaches_a_pid_1_that_handles_it(rt: amcr.Runtime) -> None:
         assert await c.wait() == 9
 
 
-async def test_stats_come_from_the_process_tree(rt: amcr.Runtime) -> None:
+async def test_stats_come_from_the_cgroup_or_the_process_tree(rt: amcr.Runtime) -> None:
+    """A cgroup when this host gives one (root here), else the process tree."""
     async with await rt.start(["sh", "-c", "sleep 100 & sleep 100 & wait"], stdin=False) as c:
         for _ in range(100):
             s = c.stats()
             if s.pids_current == 3:
                 break
             await asyncio.sleep(0.02)
-        assert s.source == "process tree"
+        assert s.source in ("process tree", "cgroup v1", "cgroup v2")
         assert s.pids_current == 3 and s.memory_current > 0 and s.cpu_usec >= 0
 
 
