@@ -80,43 +80,11 @@ class CgroupLayout:
         return next((c for c in self.v1 if c.name == name), None)
 
 
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (``\\040``)."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        code = field[i + 1:i + 4]
-        if field[i] == "\\" and len(code) == 3 and code.isdigit():
-            out.append(chr(int(code, 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text: str) -> list[CgroupMount]:
-    """The cgroup and cgroup2 mounts in a /proc/PID/mountinfo text."""
-    mounts: list[CgroupMount] = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields, tail = left.split(), right.split()
-        if len(fields) < 5 or len(tail) < 1 or tail[0] not in ("cgroup", "cgroup2"):
-            continue
-        ctrls: tuple[str, ...] = ()
-        if tail[0] == "cgroup" and len(tail) >= 3:
-            # Super options are "rw,memory" or "rw,cpu,cpuacct" or "rw,name=systemd";
-            # generic mount options never collide with controller names.
-            ctrls = tuple(o for o in tail[2].split(",")
-                          if o not in ("rw", "ro") and "=" not in o and o not in (
-                              "noprefix", "clone_children", "xattr", "nsdelegate",
-                              "cpuset_v2_mode", "favordynmods", "memory_localevents",
-                              "memory_recursiveprot", "memory_hugetlb_accounting"))
-        mounts.append(CgroupMount(tail[0], _unescape(fields[4]), _unescape(fields[3]), ctrls))
-    return mounts
+    """The cgroup and cgroup2 mounts in a /proc/PID/mountinfo text (one parser:
+    :func:`amcr.kernel.cgroups.cgroup_mounts`, which the start path uses)."""
+    from amcr.kernel.cgroups import cgroup_mounts
+    return [CgroupMount(*m) for m in cgroup_mounts(text)]
 
 
 def parse_proc_cgroup(text: str) -> dict[str, str]:
