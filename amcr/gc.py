@@ -6,9 +6,11 @@ signal) but cannot remove their layers. Every layer directory holds an
 
 - lock held: live, leave it;
 - lock free: its owner died, remove it;
-- no owner file: a kept layer (``--keep`` leaves only ``upper``) stays; any
-  other is either a layer being created this instant or one whose runtime
-  died before locking it, so it is removed only when older than ``min_age``.
+- no owner file: a kept layer (``--keep`` leaves only ``upper``) stays. Any
+  other was made by something that does not lock (an older amcr), is being
+  created this instant, or lost its runtime before the lock: only ``amcr gc``
+  removes those, and only when older than ``min_age`` and mounted by no
+  process (a scan of /proc/*/mountinfo). A runtime's start never does.
 
 It also removes the empty cgroups such a runtime left (``amcr.kernel.cgroups``).
 
@@ -32,8 +34,12 @@ MIN_AGE = 60.0     # seconds: a lock-less layer younger than this may be mid-cre
 _collected: set[str] = set()
 
 
-def collect(*, min_age: float = MIN_AGE, dry_run: bool = False) -> list[str]:
-    """Remove dead layers under this AMCR_HOME; returns their paths."""
+def collect(*, min_age: float = MIN_AGE, dry_run: bool = False,
+            lockless: bool = True) -> list[str]:
+    """Remove dead layers under this AMCR_HOME; returns their paths.
+
+    ``lockless=False`` leaves layers without an owner file alone (see above).
+    """
     base = paths.containers_dir()
     try:
         names = sorted(os.listdir(base))
@@ -41,9 +47,18 @@ def collect(*, min_age: float = MIN_AGE, dry_run: bool = False) -> list[str]:
         return []
     removed = []
     now = time.time()
+    mounted: set[str] | None = None
     for name in names:
         path = os.path.join(base, name)
-        if not _is_dead(path, now, min_age):
+        verdict = _verdict(path, now, min_age)
+        if verdict == "lockless":
+            if not lockless:
+                continue
+            if mounted is None:
+                mounted = _mounted_layers(base)
+            if path in mounted:
+                continue
+        elif verdict != "dead":
             continue
         if not dry_run:
             _remove(path)
@@ -67,25 +82,46 @@ def collect_once() -> list[str]:
         return []
     _collected.add(home)
     try:
-        return collect() + collect_cgroups()
+        return collect(lockless=False) + collect_cgroups()
     except OSError:
         return []     # never let clean-up of the past stop the present
 
 
-def _is_dead(path: str, now: float, min_age: float) -> bool:
+def _verdict(path: str, now: float, min_age: float) -> str:
+    """``dead``, ``lockless`` (no owner file, old enough, not kept), or ``keep``."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return False
+        return "keep"
     if not os.path.isdir(path) or os.path.islink(path):
-        return False
+        return "keep"
     found = owner.state(path)
     if found != "none":
-        return found == "dead"
+        return "dead" if found == "dead" else "keep"
     if not (os.path.isdir(os.path.join(path, "work")) or
             os.path.isdir(os.path.join(path, "merged"))):
-        return False       # a kept layer: only upper/ is left, on purpose
-    return now - st.st_mtime >= min_age
+        return "keep"       # a kept layer: only upper/ is left, on purpose
+    return "lockless" if now - st.st_mtime >= min_age else "keep"
+
+
+def _mounted_layers(base: str) -> set[str]:
+    """Layer directories some process (that we may look at) has mounted."""
+    found: set[str] = set()
+    prefix = (base.rstrip("/") + "/").encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/mountinfo", "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        at = text.find(prefix)
+        while at >= 0:
+            end = text.find(b"/", at + len(prefix))
+            found.add(text[at:end if end > 0 else None].decode(errors="replace"))
+            at = text.find(prefix, at + 1)
+    return found
 
 
 def _remove(path: str) -> None:

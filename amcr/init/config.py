@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 class InitConfig(Record):
     __slots__ = ("argv", "env", "hostname", "workdir", "plan", "merged", "upper", "work",
                  "mounts", "mapping", "tty", "winsize", "pivot_root", "stdio", "caps", "cap_top",
-                 "seccomp", "rlimits", "cgroup_fds")
+                 "seccomp", "rlimits", "cgroup_fds", "volatile")
+    _defaults = {"volatile": False}
     argv: tuple[str, ...]
     env: dict[str, str]
     hostname: str
@@ -37,3 +38,4 @@ class InitConfig(Record):
     seccomp: tuple[bytes, ...]       # BPF programs to load last; () = unconfined
     rlimits: tuple[tuple[int, int, int], ...]   # (resource, soft, hard)
     cgroup_fds: tuple[int, ...]      # cgroup.procs files child 1 writes itself into
+    volatile: bool                   # the layer dies with the container: skip overlay's syncs

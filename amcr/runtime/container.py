@@ -189,9 +189,10 @@ class Container:
 
     def _release(self) -> None:
         proc = self._proc
-        if proc is not None:
+        if proc is not None and proc.pidfd >= 0:
             self._loop.remove_reader(proc.pidfd)
             os.close(proc.pidfd)
+            proc.pidfd = -1       # trio's rule: a closed fd's number is never used again
         try:
             if self._prep is not None:
                 ns = proc.userns_fd if proc is not None else None
@@ -206,6 +207,7 @@ class Container:
                 self._lock = -1
             if proc is not None and proc.userns_fd is not None:
                 os.close(proc.userns_fd)
+                proc.userns_fd = None
             if self._input is not None and self._input not in self._outputs:
                 self._close_input()      # a stdin pipe; a PTY master is also an output
 
@@ -214,6 +216,9 @@ class Container:
 
     def _close_output(self, fd: int) -> None:
         if fd in self._outputs:
+            for source in self._sources.values():
+                if source.fd == fd:
+                    source.end()          # its reader is removed before the fd is closed
             self._outputs.remove(fd)
             if fd == self._input:
                 self._input = None
@@ -305,6 +310,12 @@ class Container:
             raise StateError(f"cannot wait for container {self.name or self.id}: not started")
         return await asyncio.shield(self._exited)
 
+    async def output_done(self) -> None:
+        """Until every output stream has reached its end (or the container was closed)."""
+        pending = [s.done for s in self._sources.values() if not s.done.done()]
+        if pending:
+            await asyncio.wait(pending)     # unlike gather, never cancels what it waits on
+
     async def terminate(self, grace: float | None = None) -> int:
         """SIGTERM, up to ``grace`` seconds, then SIGKILL; the exit code."""
         if self.state is State.RUNNING:
@@ -312,18 +323,23 @@ class Container:
         return await self.wait()
 
     def stop_soon(self, grace: float) -> None:
-        """Start terminating without waiting: SIGTERM now, SIGKILL after ``grace``."""
+        """Start terminating without waiting: SIGTERM now, SIGKILL after ``grace``
+        (or sooner, if an earlier stop asked for a shorter grace)."""
         if self.state is not State.RUNNING:
             return
         self.signal(SIGTERM)
-        if self._kill_timer is None:
-            self._kill_timer = self._loop.call_later(grace, self._kill_if_running)
+        deadline = self._loop.time() + grace
+        if self._kill_timer is not None:
+            if self._kill_timer.when() <= deadline:
+                return
+            self._kill_timer.cancel()
+        self._kill_timer = self._loop.call_at(deadline, self._kill_if_running)
 
     def _kill_if_running(self) -> None:
         if self.state is State.RUNNING:
             self.kill()
 
-    def stats(self) -> object:
+    def stats(self) -> stats.ContainerStats:
         """Resource use now; ``.source`` says where the numbers come from."""
         self._require(State.RUNNING, "sample")
         return stats.sample(self)

@@ -57,7 +57,7 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
             work=None if spec.read_only else layer.work,
             mounts=spec.mounts, mapping=_mapping(), tty=spec.tty, winsize=spec.winsize,
             pivot_root=spec.pivot_root, stdio=stdio,
-            cgroup_fds=tuple(lease.fds) if lease else (), **confined)
+            cgroup_fds=tuple(lease.fds) if lease else (), volatile=not spec.keep, **confined)
     except BaseException:
         if lease is not None:
             lease.finish()

@@ -153,7 +153,7 @@ class Runtime:
                 assert c.started_at is not None
                 timer = loop.call_at(c.started_at + timeout, _time_out, c, grace)
             await c.wait()
-            await asyncio.gather(*(s.done for s in c._sources.values()))
+            await c.output_done()
         except BaseException as exc:
             await _stop_despite_cancel(c, grace, exc)
             raise

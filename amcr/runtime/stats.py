@@ -42,11 +42,12 @@ PROVIDERS: list[Callable[[Any], Any]] = []
 OOM_PROBES: list[Callable[[Any], bool | None]] = []
 
 
-def sample(container: Any) -> Any:
+def sample(container: Any) -> ContainerStats:
+    """The first provider's answer (a record with these fields), else the process tree."""
     for provider in PROVIDERS:
         found = provider(container)
         if found is not None:
-            return found
+            return found      # type: ignore[no-any-return]
     return process_tree(container.pid)
 
 
@@ -63,10 +64,13 @@ def process_tree(pid: int) -> ContainerStats:
     """Sum over PID 1 and its descendants (all of them are inside the container)."""
     import psutil   # ~10 ms to import: only when someone asks for stats
 
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
+    procs = []
+    for member in descendants(pid):
+        try:
+            procs.append(psutil.Process(member))
+        except psutil.NoSuchProcess:
+            continue
+    if not procs:
         return ContainerStats("process tree", 0, 0, 0)
     cpu = rss = count = 0
     for proc in procs:
@@ -79,3 +83,29 @@ def process_tree(pid: int) -> ContainerStats:
         cpu += int((times.user + times.system) * 1e6)
         count += 1
     return ContainerStats("process tree", cpu, rss, count)
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, from /proc/PID/task/TID/children.
+
+    psutil's ``children(recursive=True)`` reads the stat file of every process
+    on the host to build a parent map (hundreds of reads per sample, ~5 % of a
+    core for three idle containers sampled once a second); the kernel's own
+    children lists touch only the container's processes.
+    """
+    import os
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{current}/task/{tid}/children", encoding="ascii") as f:
+                    todo.extend(int(x) for x in f.read().split())
+            except OSError:
+                continue
+    return out

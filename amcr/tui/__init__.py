@@ -5,6 +5,7 @@ Screen model (no prompt_toolkit, usable headless):
   vterm.py       the interface on libvterm through ctypes (_libvterm.py, _cells.py)
   sanitize.py    what libvterm must never see (it crashes or hangs on some bytes)
   fastscroll.py  floods of plain lines without libvterm's per-line cost
+  scrollback.py  lines scrolled off the top, bounded, decoded only when shown
   modes.py       input-side terminal modes followed from the output stream
   keys.py        key presses, pastes, mouse and focus events -> bytes for the program
 

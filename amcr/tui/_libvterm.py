@@ -154,3 +154,31 @@ def new_abi(lib: ctypes.PyDLL) -> bool:
     """True for libvterm >= 0.2, where string properties (the title) arrive as
     VTermStringFragment pieces instead of one NUL-terminated string."""
     return hasattr(lib, "vterm_state_set_selection_callbacks")
+
+
+def read_string(value: int, new_abi: bool, parts: list[bytes]) -> bytes | None:
+    """A string property (the title) from the VTermValue at ``value``. 0.1
+    passes one NUL-terminated string; 0.2+ passes VTermStringFragment pieces
+    ({const char *str; size_t len:30, initial:1, final:1}), collected in
+    ``parts``: None until the final one."""
+    ptr = ctypes.c_void_p.from_address(value).value
+    if not new_abi:
+        return ctypes.string_at(ptr) if ptr else b""
+    bits = ctypes.c_size_t.from_address(value + 8).value
+    length, initial, final = bits & 0x3FFFFFFF, bits >> 30 & 1, bits >> 31 & 1
+    if initial:
+        parts.clear()
+    parts.append(ctypes.string_at(ptr, length) if ptr else b"")
+    return b"".join(parts) if final else None
+
+
+def read_pen(lib: ctypes.PyDLL, state: int) -> bytes:
+    """Every pen attribute (VTermValue, 8 bytes each, VTermAttr order), to compare
+    pens and to rebuild one with SGR (``_cells.sgr``)."""
+    value = (c_uint8 * 8)()
+    out = bytearray()
+    for attr in range(1, N_ATTRS):
+        ctypes.memset(value, 0, 8)
+        lib.vterm_state_get_penattr(state, attr, value)
+        out += bytes(value)
+    return bytes(out)

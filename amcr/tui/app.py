@@ -66,6 +66,12 @@ class Multiplexer:
         if self.app is not None:
             self.app.invalidate()
 
+    def ui_state(self) -> tuple[object, ...]:
+        """What, besides the containers' screens, the layout shows."""
+        prompt = (self.prompt.label, self.prompt.text) if self.prompt else None
+        return (self.active, self.view, self.broadcast, self.prefix_pending, prompt,
+                self.message, len(self.panes))
+
     def add(self, name: str) -> Pane:
         pane = Pane(self.config.spec(name), self.invalidate)
         self.panes.append(pane)
@@ -184,7 +190,12 @@ def key_bindings(mux: Multiplexer) -> KeyBindings:
 
     @kb.add(Keys.Any)
     def _any(event: KeyPressEvent) -> None:
-        """Every key: the prompt, the prefix command, or the active container."""
+        """Every key: the prompt, the prefix command, or the active container.
+
+        Keys for the container cause no redraw here: its echo will, and a
+        redraw before the echo arrives would only delay the one that shows it.
+        """
+        before = mux.ui_state()
         for press in event.key_sequence:
             key, data = press.key, press.data
             if mux.prompt is not None:
@@ -201,7 +212,8 @@ def key_bindings(mux: Multiplexer) -> KeyBindings:
                 mux.view = "single"
             else:
                 _send(mux, encode_key(key, data, mux.current.emulator.modes))
-        mux.invalidate()
+        if mux.ui_state() != before:
+            mux.invalidate()
 
     @kb.add(Keys.BracketedPaste)
     def _paste(event: KeyPressEvent) -> None:
@@ -224,12 +236,57 @@ def _send(mux: Multiplexer, data: bytes) -> None:
 # -- application ---------------------------------------------------------------------------
 
 async def _sample(mux: Multiplexer) -> None:
+    """Once a second; a redraw only when the numbers on screen changed (idle: none)."""
+    shown: object = None
     while True:
         mux.host.sample()
         for pane in mux.panes:
             pane.sample()
-        mux.invalidate()
+        now = (tab_bar_text(mux), stats_view(mux) if mux.view == "stats" else None)
+        if now != shown:
+            shown = now
+            mux.invalidate()
         await asyncio.sleep(STATS_PERIOD)
+
+
+def tab_bar_text(mux: Multiplexer) -> str:
+    return "".join(fragment[1] for fragment in tab_bar(mux))
+
+
+class FramePacer:
+    """Redraw at once after a keystroke's echo; during a flood, every few frame costs.
+
+    A full redraw of a big terminal costs milliseconds of Python. With a fixed
+    short interval a flooding pane gets one read between frames and output
+    crawls; with a long one every echo waits. So the interval follows the
+    output: small updates redraw right away, and while more than
+    :data:`FLOOD` bytes arrive per frame, frames are spaced by a multiple of
+    their cost, leaving most of the loop to reading and parsing.
+    """
+
+    FACTOR = 3.0
+    FLOOR = 0.0
+    CEILING = 0.1
+    FLOOD = 4096               # an echo or a prompt is far less
+
+    def __init__(self, app: Application[int], mux: Multiplexer) -> None:
+        self.app = app
+        self.mux = mux
+        self.started = 0.0
+        self.seen = 0
+        app.before_render += self._before
+        app.after_render += self._after
+
+    def _before(self, _app: object) -> None:
+        self.started = asyncio.get_running_loop().time()
+
+    def _after(self, _app: object) -> None:
+        cost = asyncio.get_running_loop().time() - self.started
+        received = sum(p.received for p in self.mux.panes)
+        flooding = received - self.seen > self.FLOOD
+        self.seen = received
+        self.app.min_redraw_interval = (min(self.CEILING, self.FACTOR * cost) if flooding
+                                        else self.FLOOR)
 
 
 async def main(config: Config, names: list[str]) -> int:
@@ -240,6 +297,7 @@ async def main(config: Config, names: list[str]) -> int:
                                         style=STYLE, full_screen=True, mouse_support=True,
                                         min_redraw_interval=0.02)
     mux.app = app
+    FramePacer(app, mux)
     async with mux.runtime:
         sampler = asyncio.get_running_loop().create_task(_sample(mux))
         starting = asyncio.gather(*(p.start(mux.runtime) for p in mux.panes))

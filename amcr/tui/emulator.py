@@ -5,7 +5,8 @@ the hot path and must be swappable (libvterm through ctypes today; pyte or a
 server-side emulator later). The interface is therefore small and shaped by the
 renderer's needs:
 
-- ``feed`` takes the bytes exactly as read from the PTY master, in big chunks.
+- ``feed`` takes the bytes exactly as read from the PTY master; it may queue
+  them and parse when something is read back, so call it for every read.
 - ``line(row)`` returns a whole row as (text, style) runs, cached per row,
   because a renderer draws lines, and one call per cell would cost more than
   the parse itself.
@@ -123,7 +124,8 @@ class Emulator(Protocol):
     def cols(self) -> int: ...
 
     def feed(self, data: bytes) -> None:
-        """Parse output from the program; cheap per call, so pass whole reads."""
+        """Take output from the program, exactly as read from the PTY. May be
+        parsed lazily: anything read back afterwards reflects it."""
 
     def resize(self, rows: int, cols: int) -> None:
         """Change the screen size (the caller also sets the PTY's window size)."""

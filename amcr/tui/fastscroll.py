@@ -28,16 +28,15 @@ bottom margin, default pen, no left/right margins) are checked by the emulator.
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 from amcr.tui.sanitize import ends_in_ground
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections import deque
-
     from amcr.tui.emulator import Cursor
     from amcr.tui.modes import ModeTracker
-    from amcr.tui.sanitize import InputGuard
+    from amcr.tui.scrollback import Scrollback
 
 __all__ = ["FastScroll", "ends_in_ground", "is_clean", "plan"]
 
@@ -66,19 +65,21 @@ def is_clean(line: bytes, cols: int) -> bool:
     return len(line) <= cols and not line[:-1].translate(None, _TEXT)
 
 
-def _all_clean(body: bytes, cols: int) -> bool:
-    """Whether every line of ``body`` (whole lines, LF-terminated) is clean,
-    using only whole-buffer operations."""
+def _all_clean(body: bytes, cols: int, lines: list[bytes] | None = None) -> bool:
+    """Whether every line of ``body`` (whole lines, LF-terminated; ``lines``
+    is ``body`` split, if the caller has it) is clean, using only whole-buffer
+    operations."""
     if b"\x1b" in body:
         if _DIRTY_PEN.search(body):
             return False
         body = _ROW_LOCAL.sub(b"", body)
-    crlf = body.count(b"\r\n")
-    if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
+        lines = None                                    # lengths without the escapes
+    lf_only = body.replace(b"\r\n", b"\n")
+    controls = lf_only.translate(None, _TEXT)
+    # Only line feeds are left, and every one of them had its CR right before it.
+    if controls != b"\n" * len(controls) or len(body) - len(lf_only) != len(controls):
         return False
-    if body.translate(None, _TEXT + b"\r\n"):
-        return False                                    # controls, or escapes left over
-    return max(map(len, body.split(b"\n"))) <= cols
+    return max(map(len, lines if lines is not None else body.split(b"\n"))) <= cols
 
 
 def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list[bytes]]]:
@@ -90,41 +91,37 @@ def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list
     if first == 0:
         return [(0, data)]
     last = data.rfind(b"\n") + 1
-    if _all_clean(data[first:last], cols):       # the usual flood: decided at C speed
-        lines = data[first:last - 1].split(b"\n")
-        if len(lines) < min_lines:
-            return [(0, data)]
-        pieces: list[tuple[int, bytes | list[bytes]]] = [(0, data[:first]), (first, lines)]
-        return pieces + [(last, data[last:])] if last < len(data) else pieces
-    lines = data[first:].split(b"\n")
-    lines.pop()                     # after the last LF: fed as it is
-    pieces = []
-    raw_start, pos, run, run_start = 0, first, [], first
-    for line in lines:
-        if is_clean(line, cols):
-            if not run:
-                run_start = pos
-            run.append(line)
-        elif run:
-            raw_start = _flush(data, pieces, raw_start, run_start, run, min_lines)
-            run = []
-        pos += len(line) + 1
-    if run:
-        raw_start = _flush(data, pieces, raw_start, run_start, run, min_lines)
+    lines = data[first:last - 1].split(b"\n") if last > first else []
+    if len(lines) < min_lines:
+        return [(0, data)]
+    clean = _classify(lines, cols)
+    lengths = list(accumulate(map(len, lines), initial=0))   # line i starts at
+    pieces: list[tuple[int, bytes | list[bytes]]] = []        # first + lengths[i] + i
+    raw_start, after_bad = 0, 0
+    for bad in [*(i for i, ok in enumerate(clean) if not ok), len(lines)]:
+        if bad - after_bad >= min_lines:          # clean lines after_bad..bad-1: a run
+            run_start = first + lengths[after_bad] + after_bad
+            if run_start > raw_start:
+                pieces.append((raw_start, data[raw_start:run_start]))
+            pieces.append((run_start, lines[after_bad:bad]))
+            raw_start = first + lengths[bad] + bad
+        after_bad = bad + 1
     if raw_start < len(data):
         pieces.append((raw_start, data[raw_start:]))
     return pieces
 
 
-def _flush(data: bytes, pieces: list[tuple[int, bytes | list[bytes]]], raw_start: int,
-           run_start: int, run: list[bytes], min_lines: int) -> int:
-    """Close a run of clean lines: keep it if long enough, else leave it raw."""
-    if len(run) < min_lines:
-        return raw_start
-    if run_start > raw_start:
-        pieces.append((raw_start, data[raw_start:run_start]))
-    pieces.append((run_start, run))
-    return run_start + sum(map(len, run)) + len(run)
+def _classify(lines: list[bytes], cols: int, group: int = 128) -> list[bool]:
+    """is_clean for every line, a group at a time at C speed; line by line only
+    in groups that hold an unclean one (a long line, a tab, a cursor move)."""
+    out: list[bool] = []
+    for start in range(0, len(lines), group):
+        chunk = lines[start:start + group]
+        if _all_clean(b"\n".join(chunk) + b"\n", cols, chunk):
+            out += [True] * len(chunk)
+        else:
+            out += [is_clean(line, cols) for line in chunk]
+    return out
 
 
 class FastScroll:
@@ -137,9 +134,8 @@ class FastScroll:
         _cols: int
         _alt_screen: bool
         _default_pen: bytes
-        _guard: InputGuard
         _tracker: ModeTracker
-        _scrollback: deque[bytes | tuple[int, bytes]]
+        _scrollback: Scrollback
 
         @property
         def cursor(self) -> Cursor: ...
@@ -147,12 +143,14 @@ class FastScroll:
         def _query(self, request: bytes) -> bytes: ...
         def _pen(self) -> bytes: ...
 
-    def _feed_pieces(self, data: bytes) -> None:
+    def _feed_pieces(self, data: bytes, ground_before: bool) -> None:
+        """Write ``data`` (filtered; the parser was in ground state before it
+        if ``ground_before``), taking the fast path for runs of clean lines."""
         for start, piece in plan(data, self._cols, self.FAST_MIN_LINES):
             if isinstance(piece, bytes):
                 self._write(piece)
                 self._tracker.feed(piece)       # modes as they stand where the next run starts
-            elif ends_in_ground(data, start, self._guard.ground_before):
+            elif ends_in_ground(data, start, ground_before):
                 self._scroll_lines(piece)
             else:
                 self._write(b"\n".join(piece) + b"\n")
@@ -185,10 +183,8 @@ class FastScroll:
         # through as source bytes, and draw the last screenful.
         self._write(b"\x1b[%dS" % above)
         passing = len(rest) - above
-        if top == 0 and not self._alt_screen and self._scrollback.maxlen:
-            keep = rest[max(0, passing - self._scrollback.maxlen):passing]
-            cols = self._cols
-            self._scrollback.extend([(cols, line) for line in keep])
+        if top == 0 and not self._alt_screen:
+            self._scrollback.push_sources(self._cols, rest[:passing])
         self._write(b"\x1b[%dA" % above + b"\n".join(rest[passing:]) + b"\n")
 
     def _scroll_region(self) -> tuple[int, int] | None:

@@ -69,10 +69,10 @@ def encode_key(key: str | Keys, data: str, modes: Modes, *, alt: bool = False) -
         return _tilde(_TILDE[base], mods)
     if base == "tab":                                       # Shift-Tab is back-tab
         return ((ESC if mods & _ALT else "") + (CSI + "Z" if mods & _SHIFT else "\t")).encode()
-    text = _plain(base, mods & _CTRL, data)
-    if text is None:
+    plain = _plain(base, mods & _CTRL, data)
+    if plain is None:
         return b""
-    return ((ESC if mods & _ALT else "") + text).encode()
+    return ((ESC if mods & _ALT else "") + plain).encode()
 
 
 def encode_paste(text: str, modes: Modes) -> bytes:

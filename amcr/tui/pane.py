@@ -57,6 +57,7 @@ class Pane:
         self.pids = 0
         self.stats_source = ""
         self._last_cpu: tuple[float, int] | None = None
+        self.received = 0           # bytes of output so far (the frame pacer reads it)
         self._writes: asyncio.Queue[bytes] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._waiter: asyncio.Task[None] | None = None
@@ -124,6 +125,7 @@ class Pane:
 
     # -- I/O ------------------------------------------------------------------------
     def on_output(self, data: bytes) -> None:
+        self.received += len(data)
         emu = self.emulator
         emu.feed(data)
         reply = emu.take_output()      # answers to DA / cursor position queries

@@ -69,6 +69,8 @@ class TerminalControl(UIControl):
     def __init__(self, pane: Pane, on_click: object = None) -> None:
         self.pane = pane
         self.on_click = on_click
+        self._runs: list[object] = []        # per row: the runs last converted...
+        self._frags: list[StyleAndTextTuples] = []   # ...and their fragments
 
     def is_focusable(self) -> bool:
         return True
@@ -77,7 +79,15 @@ class TerminalControl(UIControl):
         pane = self.pane
         pane.fit(max(height, 1), max(width, 1))
         emu = pane.emulator
-        lines = [fragments(emu.line(row)) for row in range(emu.rows)]
+        rows = emu.rows
+        if len(self._runs) != rows:
+            self._runs, self._frags = [None] * rows, [[] for _ in range(rows)]
+        lines = self._frags
+        for row in range(rows):
+            runs = emu.line(row)          # the emulator caches a row until it changes
+            if runs is not self._runs[row]:
+                self._runs[row] = runs
+                lines[row] = fragments(runs)
         cursor = emu.cursor
         show = cursor.visible and pane.running
 

@@ -39,7 +39,8 @@ right before it (skipping complete CSIs) is a printable one-column character in
 the parser's ground state, which is how ncurses emits it; a dropped REP leaves
 a CAN, which libvterm ignores silently, so nothing around it can join into a
 new sequence. A sequence cut by the end of a read is held back until the next
-read completes it, so no rule can be dodged by splitting the bytes.
+read completes it, so no rule can be dodged by splitting the bytes; so is a
+string (a title, up to 4 KiB), which libvterm 0.1 would otherwise drop.
 
 Cost: for ASCII output one regular-expression scan at C speed; for other text
 also a UTF-8 validation and a scan for combining marks, both in C. The rest
@@ -59,8 +60,9 @@ _P = rb"[\x00-\x17\x19\x1c-\x1f\x30-\x3f\x7f]"
 _Q = rb"[\x00-\x17\x19\x1c-\x1f\x30-\x39\x3c-\x3f\x7f]"       # _P without ; and :
 _SUSPECT = re.compile(rb"\x1b(?:\[(?:" + _P + rb"*b|(?:" + _Q
                       + rb"*[;:]){16}|" + _P + rb"*?[0-9]{6}|" + _P + rb"*[\x20-\x2f]*\Z"
-                      + rb"|[\x30-\x3f]*[\x00-\x17\x19\x1c-\x1f\x7f]|\?[0-9]*;[0-9;]*[hl])|\Z)")
-_TOKEN = re.compile(rb"\x1b\Z|\x1b\[(" + _P + rb"*)([\x20-\x2f]*)([\x40-\x7e]?)")
+                      + rb"|[\x30-\x3f]*[\x00-\x17\x19\x1c-\x1f\x7f]|\?[0-9]*;[0-9;]*[hl])|\Z"
+                      + rb"|[\]P_^X][^\x07\x1b\x18\x1a]*\Z)")
+_TOKEN = re.compile(rb"\x1b[\]P_^X][^\x07\x1b\x18\x1a]*\Z|\x1b\Z|\x1b\[(" + _P + rb"*)([\x20-\x2f]*)([\x40-\x7e]?)")
 _CONTROLS = bytes(range(0x20)) + b"\x7f"
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
@@ -76,6 +78,7 @@ _COMPLETE = re.compile(rb"""\x1b(?:
     | [\x20-\x2f]+[\x30-\x7e]
     | [\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e])""", re.X)   # not [ ] P X ^ _
 MAX_PARAMS = 16
+MAX_HELD = 4096           # longest unfinished string (OSC, DCS) held back for the next read
 MAX_MARKS = 2             # combining marks kept per base character
 _TAIL = 64
 # For the combining-mark rule, on decoded text: escape sequences as libvterm's
@@ -140,6 +143,12 @@ class InputGuard:
             if token == b"\x1b":                # ESC at the end: wait
                 self._carry = token
                 continue
+            if token[1] in b"]P_^X":            # a string (title...) not ended yet: wait,
+                if len(token) <= MAX_HELD:      # libvterm 0.1 loses strings cut by a write
+                    self._carry = token
+                else:
+                    out.append(token)
+                continue
             params, intermediates, final = match.groups()
             if not final and pos == len(buf):  # unfinished CSI: wait, but keep it small
                 self._carry = b"\x1b[" + _limit(params) + intermediates
@@ -170,8 +179,8 @@ class InputGuard:
         """Apply the combining-mark rule; ``self._marks`` carries across chunks."""
         if not data:
             return data
-        text = data.decode("utf-8", "surrogateescape")
-        if not _has_mark(text):
+        if not data.translate(None, _marks()[1]) or not _has_mark(
+                text := data.decode("utf-8", "surrogateescape")):
             self._marks = 0 if _ends_in_text(data) else -1
             return data
         out, count, open_escape = [], self._marks, False
@@ -293,33 +302,40 @@ def _ends_in_text(data: bytes) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _bmp_marks() -> re.Pattern[str]:
-    """Code points libvterm may merge into the previous glyph, in the BMP: its
-    table is Unicode's non-spacing, enclosing and format characters plus the
-    Hangul medial vowels. Built on first use (about 20 ms). Kept to the BMP so
-    the regular expression engine can use a bitmap (about 100 MB/s; a class
-    with astral ranges is checked range by range, at 1 MB/s)."""
-    ranges, start = [], None
+def _marks() -> tuple[re.Pattern[str], bytes]:
+    """Code points libvterm may merge into the previous glyph: its table is
+    Unicode's non-spacing, enclosing and format characters plus the Hangul
+    medial vowels. Returns (BMP marks as a character class, the bytes that do
+    not start one). The class is kept to the BMP so the regular expression
+    engine can use a bitmap (a class with astral ranges is checked range by
+    range, at 1 MB/s); astral marks are looked up one by one. Deleting the
+    bytes that cannot start a mark (``bytes.translate``, C speed) leaves
+    nothing for ASCII, Latin and CJK text, which then skips decoding. Built on
+    first use, in about 20 ms."""
+    ranges, start, leads = [], None, set(range(0xF0, 0xF5))
     for code in range(0x10001):
         mark = code < 0x10000 and (0x1160 <= code <= 0x11FF
                                    or unicodedata.category(chr(code)) in _MARK_CATEGORIES)
+        if mark:
+            leads.add(chr(code).encode("utf-8", "surrogatepass")[0])
         if mark and start is None:
             start = code
         elif not mark and start is not None:
             ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(code - 1))}")
             start = None
-    return re.compile("[" + "".join(ranges) + "]")
+    return (re.compile("[" + "".join(ranges) + "]"),
+            bytes(b for b in range(256) if b not in leads))
 
 
 def _has_mark(text: str) -> bool:
-    if _bmp_marks().search(text):
+    if _marks()[0].search(text):
         return True
     return any(unicodedata.category(c) in _MARK_CATEGORIES for c in _ASTRAL.findall(text))
 
 
 def _is_mark(char: str) -> bool:
     if char <= "\uffff":
-        return _bmp_marks().match(char) is not None
+        return _marks()[0].match(char) is not None
     return unicodedata.category(char) in _MARK_CATEGORIES
 
 

@@ -24,7 +24,7 @@ Where the time goes, and why the code is shaped like this:
 from __future__ import annotations
 
 import ctypes
-from collections import deque
+import re
 from ctypes import addressof, byref, string_at
 
 from amcr.tui import _cells
@@ -33,10 +33,24 @@ from amcr.tui.emulator import DEFAULT_STYLE, Cell, Cursor, Modes, Run, Style
 from amcr.tui.fastscroll import FastScroll
 from amcr.tui.modes import ModeTracker
 from amcr.tui.sanitize import InputGuard
+from amcr.tui.scrollback import Scrollback
 
 _SHAPES = {1: "block", 2: "underline", 3: "bar"}
 _SHAPE_CODES = {"block": 2, "underline": 4, "bar": 6}        # DECSCUSR steady; -1 blinks
 _MAX_WRITE = 1 << 16      # libvterm copies a text run to a stack array: keep writes small
+_BATCH = 1 << 18          # parse at the latest when this much is queued
+# Requests libvterm answers (DA, DSR, DECRQM, DECRQSS): parse those at once.
+_QUERY = re.compile(rb"\x1b\[[?>=]?[0-9;]*(?:c|n|\$p)|\x1bP\$q")
+
+
+def _scratch(cols: int) -> VTermEmulator:
+    """A one-row screen for drawing scrollback kept as source (scrollback.py)."""
+    return VTermEmulator(1, cols, scrollback=0, fast_scroll=False)
+
+
+class _Closed:
+    def __getattr__(self, name: str) -> object:
+        raise ValueError("terminal emulator is closed")
 
 
 class VTermEmulator(FastScroll):
@@ -68,11 +82,10 @@ class VTermEmulator(FastScroll):
         self._output = bytearray()
         self._lines: list[tuple[Run, ...] | None] = [None] * rows
         self._dirty: set[int] = set(range(rows))
-        # raw VTermScreenCell bytes, or (cols, clean source line) from the fast path
-        self._scrollback: deque[bytes | tuple[int, bytes]] = deque(maxlen=scrollback)
-        self._scratch: VTermEmulator | None = None     # renders (cols, source) entries
         self._fast_scroll = fast_scroll
         self._guard = InputGuard()
+        self._pending = bytearray()                     # filtered, not yet parsed
+        self._pending_ground = True                     # parser state before it
         self._styles: dict[bytes, Style] = {}        # raw attrs+colours -> style
         self._interned: dict[Style, Style] = {DEFAULT_STYLE: DEFAULT_STYLE}
         self._tracker = ModeTracker()
@@ -88,28 +101,49 @@ class VTermEmulator(FastScroll):
         self._rect = lv.Rect()
         self._text = ctypes.create_string_buffer(cols * 4 * lv.MAX_CHARS_PER_CELL)
         lib.vterm_screen_reset(self._screen, 1)
-        self._blank = self._raw_cell(0, 0)   # a default blank, for sb_popline padding
+        self._scrollback = Scrollback(scrollback, self._decode, blank=self._raw_cell(0, 0),
+                                      scratch=_scratch)
         self._extent_fix = self._probe_extent()
         self._default_pen = self._pen()
 
     # -- feeding ---------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
+        """Queue a read for libvterm. The queue is parsed when anything is read
+        back (a render, a key needing the modes), when it holds 256 KiB, or at
+        once if it holds a query the program awaits an answer to. PTY reads
+        are a few KiB; parsing them in bigger batches is what lets a flood
+        take the fast path (and costs nothing visible: nobody looked between)."""
+        if not isinstance(data, bytes):     # ctypes wants bytes (a bytearray from a buffer?)
+            data = bytes(data)
         data = self._guard.filter(data)     # never let raw container bytes reach libvterm
         if not data:
             return
+        if not self._pending:
+            self._pending_ground = self._guard.ground_before
+        self._pending += data
+        self._generation += 1
+        if len(self._pending) >= _BATCH or _QUERY.search(data):
+            self._sync()
+
+    def _sync(self) -> None:
+        """Parse what feed() queued."""
+        if not self._pending:
+            return
+        data = bytes(self._pending)
+        self._pending.clear()
         if self._fast_scroll and data.count(b"\n") > self.FAST_MIN_LINES:
-            self._feed_pieces(data)
+            self._feed_pieces(data, self._pending_ground)
         else:
             self._write(data)
             self._tracker.feed(data)
         self._lib.vterm_screen_flush_damage(self._screen)
-        self._generation += 1
 
     def resize(self, rows: int, cols: int) -> None:
         rows, cols = _cells.check_size(rows, cols)
         if (rows, cols) == (self._rows, self._cols):
             return
+        self._sync()
         self._lines = [None] * max(rows, self._rows)     # callbacks may come for either size
         self._lib.vterm_set_size(self._vt, rows, cols)
         self._rows, self._cols = rows, cols
@@ -147,11 +181,13 @@ class VTermEmulator(FastScroll):
         return min(max(row, 0), self._rows - 1), min(max(col, 0), self._cols - 1)
 
     def take_output(self) -> bytes:
+        # No sync: feed() parses at once whatever could have asked for an answer.
         out = bytes(self._output)
         self._output.clear()
         return out
 
     def take_dirty(self) -> frozenset[int]:
+        self._sync()
         dirty = frozenset(self._dirty)
         self._dirty.clear()
         return dirty
@@ -160,6 +196,9 @@ class VTermEmulator(FastScroll):
         if self._vt:
             self._lib.vterm_free(self._vt)
             self._vt = None
+            # Every libvterm call goes through _lib: after this one it raises
+            # instead of using freed memory.
+            self._lib = _Closed()  # type: ignore[assignment]
 
     def __del__(self) -> None:
         if getattr(self, "_vt", None):
@@ -169,19 +208,33 @@ class VTermEmulator(FastScroll):
 
     rows = property(lambda self: self._rows)
     cols = property(lambda self: self._cols)
-    title = property(lambda self: self._title)
-    bells = property(lambda self: self._bells)
     generation = property(lambda self: self._generation)
-    scrollback_len = property(lambda self: len(self._scrollback))
+
+    @property
+    def title(self) -> str:
+        self._sync()
+        return self._title
+
+    @property
+    def bells(self) -> int:
+        self._sync()
+        return self._bells
+
+    @property
+    def scrollback_len(self) -> int:
+        self._sync()
+        return len(self._scrollback)
 
     @property
     def cursor(self) -> Cursor:
+        self._sync()
         self._lib.vterm_state_get_cursorpos(self._state, byref(self._pos))
         return Cursor(self._pos.row, self._pos.col, self._cursor_visible,
                       self._cursor_shape, self._cursor_blink)
 
     @property
     def modes(self) -> Modes:
+        self._sync()
         modes = self._tracker.modes
         if modes.alt_screen != self._alt_screen:   # libvterm knows best which screen is up
             self._tracker.modes = modes = Modes(
@@ -191,6 +244,7 @@ class VTermEmulator(FastScroll):
         return modes
 
     def cell(self, row: int, col: int) -> Cell:
+        self._sync()
         self._check(row, col)
         chars, width, style = self._decode(self._raw_cell(row, col))
         if chars and chars[0] == _cells.CONTINUATION:
@@ -199,6 +253,7 @@ class VTermEmulator(FastScroll):
         return Cell(_cells.text(chars) or " ", width, style)
 
     def line(self, row: int) -> tuple[Run, ...]:
+        self._sync()
         self._check(row, 0)
         runs = self._lines[row]
         if runs is None:
@@ -206,12 +261,8 @@ class VTermEmulator(FastScroll):
         return runs
 
     def scrollback_line(self, index: int) -> tuple[Run, ...]:
-        raw = self._scrollback[index]
-        if isinstance(raw, tuple):
-            return self._render_source(*raw).line(0)
-        cells = [self._decode(raw[i:i + lv.CELL_SIZE])
-                 for i in range(0, len(raw), lv.CELL_SIZE)]
-        return _cells.runs_from_cells(cells)
+        self._sync()
+        return self._scrollback.line(index)
 
     # -- internals -------------------------------------------------------------------
 
@@ -295,22 +346,7 @@ class VTermEmulator(FastScroll):
             self._output = saved
 
     def _pen(self) -> bytes:
-        """The current pen (all SGR attributes) as bytes, for comparison."""
-        value = (ctypes.c_uint8 * 8)()
-        out = bytearray()
-        for attr in range(1, lv.N_ATTRS):
-            ctypes.memset(value, 0, 8)
-            self._lib.vterm_state_get_penattr(self._state, attr, value)
-            out += bytes(value)
-        return bytes(out)
-
-    def _render_source(self, cols: int, line: bytes) -> VTermEmulator:
-        """Draw a line kept as source bytes on a one-row scratch screen as wide as
-        the real one was, starting as it did: column 0, default pen, blank row."""
-        if self._scratch is None or self._scratch.cols != cols:
-            self._scratch = VTermEmulator(1, cols, scrollback=0, fast_scroll=False)
-        self._scratch.feed(b"\x1b[0m\x1b[2K\r" + line)
-        return self._scratch
+        return lv.read_pen(self._lib, self._state)
 
     # -- callbacks from libvterm (must return int, must not raise) --------------------
 
@@ -320,7 +356,6 @@ class VTermEmulator(FastScroll):
             self._lines[row] = None
             self._dirty.add(row)
         return 1
-
 
     def _on_moverect(self, dest: lv.Rect, src: lv.Rect, _user: object) -> int:
         # A scroll: rows keep their decoded runs if whole rows moved.
@@ -337,7 +372,9 @@ class VTermEmulator(FastScroll):
 
     def _on_termprop(self, prop: int, value: int, _user: object) -> int:
         if prop == lv.PROP_TITLE:
-            self._set_title(value)
+            title = lv.read_string(value, self._new_abi, self._title_parts)
+            if title is not None:
+                self._title = title.decode("utf-8", "replace")
         elif prop == lv.PROP_CURSORVISIBLE:
             self._cursor_visible = bool(ctypes.c_int.from_address(value).value)
         elif prop == lv.PROP_CURSORBLINK:
@@ -348,41 +385,19 @@ class VTermEmulator(FastScroll):
             self._alt_screen = bool(ctypes.c_int.from_address(value).value)
         return 1
 
-    def _set_title(self, value: int) -> None:
-        ptr = ctypes.c_void_p.from_address(value).value
-        if not self._new_abi:                 # 0.1: one NUL-terminated string
-            raw = ctypes.string_at(ptr) if ptr else b""
-        else:                                 # 0.2+: VTermStringFragment pieces
-            bits = ctypes.c_size_t.from_address(value + 8).value
-            length, initial, final = bits & 0x3FFFFFFF, bits >> 30 & 1, bits >> 31 & 1
-            if initial:
-                self._title_parts.clear()
-            self._title_parts.append(ctypes.string_at(ptr, length) if ptr else b"")
-            if not final:
-                return
-            raw = b"".join(self._title_parts)
-        self._title = raw.decode("utf-8", "replace")
-
     def _on_bell(self, _user: object) -> int:
         self._bells += 1
         return 1
 
     def _on_pushline(self, cols: int, cells: int, _user: object) -> int:
-        self._scrollback.append(string_at(cells, cols * lv.CELL_SIZE))
+        self._scrollback.push_cells(string_at(cells, cols * lv.CELL_SIZE))
         return 1
 
     def _on_popline(self, cols: int, cells: int, _user: object) -> int:
         """The screen grew taller: give back the newest scrollback line."""
-        if not self._scrollback:
+        raw = self._scrollback.pop_cells(cols)
+        if raw is None:
             return 0
-        raw = self._scrollback.pop()
-        if isinstance(raw, tuple):
-            scratch = self._render_source(*raw)
-            raw = b"".join(scratch._raw_cell(0, col) for col in range(scratch.cols))
-        raw = raw[:cols * lv.CELL_SIZE]
-        if raw[-lv.CELL_SIZE + 24] == 2:     # a wide character cut in half: libvterm would
-            raw = raw[:-lv.CELL_SIZE] + self._blank   # write its right half past the row
-        raw += self._blank * (cols - len(raw) // lv.CELL_SIZE)
         ctypes.memmove(cells, raw, len(raw))
         return 1
 

@@ -174,6 +174,14 @@ def test_title_from_osc_0_and_2():
     assert e.title == "zweite ü"
 
 
+def test_title_cut_by_a_read_boundary_still_arrives():
+    e = emu()
+    e.feed(b"ab\x1b]2;ti")
+    assert e.cursor[:2] == (0, 2)
+    e.feed(b"tle\x07cd")
+    assert e.title == "title" and screen_text(e)[0] == "abcd"
+
+
 def test_cursor_visibility_and_shape():
     e = emu()
     assert e.cursor.visible and e.cursor.shape == "block"
@@ -284,7 +292,12 @@ def test_modes_agree_with_libvterms_own_state():
         assert on & {1000, 1002, 1003} == ({level} if level else set())
 
 
-def test_close_is_idempotent():
+def test_close_is_idempotent_and_use_after_close_raises():
     e = emu()
+    e.feed(b"queued")
     e.close()
     e.close()
+    with pytest.raises(ValueError, match="closed"):
+        e.line(0)
+    with pytest.raises(ValueError, match="closed"):
+        e.feed(b"\x1b[6n")
