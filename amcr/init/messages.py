@@ -55,15 +55,9 @@ def report_failure(fd: int, step: str, err: int, message: str) -> None:
         pass
 
 
-def read_failure(fd: int) -> tuple[str, int, str] | None:
-    """Parent: None when the pipe closed empty (exec succeeded), else the report."""
-    chunks = []
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    if not chunks:
+def parse_failure(data: bytes) -> tuple[str, int, str] | None:
+    """Parent: None for an empty pipe (exec succeeded), else (step, errno, message)."""
+    if not data:
         return None
-    step, err, message = b"".join(chunks).decode(errors="replace").split("\0", 2)
+    step, err, message = data.decode(errors="replace").split("\0", 2)
     return step, int(err), message

@@ -11,6 +11,7 @@ import errno
 import os
 
 from amcr.errors import ExecError, KernelError
+from amcr.init import messages
 from amcr.init.config import InitConfig
 
 TYPE_CHECKING = False
@@ -29,10 +30,7 @@ def read_failure(err_r: int) -> Generator[tuple[int, int], int | None, tuple[str
         if not chunk:
             break
         chunks.append(chunk)
-    if not chunks:
-        return None
-    step, err, message = b"".join(chunks).decode(errors="replace").split("\0", 2)
-    return step, int(err), message
+    return messages.parse_failure(b"".join(chunks))
 
 
 def raise_reported(err_r: int, cfg: InitConfig) -> Generator[tuple[int, int], int | None, None]:
