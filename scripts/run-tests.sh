@@ -6,6 +6,7 @@
 set -uo pipefail
 VENV="$1"
 SRC="$2"
+shift 2          # the rest goes to pytest
 TEST_USER="${AMCR_TEST_USER:-amcrtest}"
 cd "$SRC"
 
