@@ -10,7 +10,8 @@ from prompt_toolkit.data_structures import Point
 from prompt_toolkit.layout.controls import UIContent, UIControl
 from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
 
-from amcr.tui.emulator import Color, Run, Style
+from amcr.tui.emulator import Color, MouseTracking, Run, Style
+from amcr.tui.keys import encode_mouse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -100,6 +101,13 @@ class TerminalControl(UIControl):
                          show_cursor=show)
 
     def mouse_handler(self, mouse_event: MouseEvent) -> object:
+        """The program's, when it asked for mouse reports; else a click selects the pane."""
+        modes = self.pane.emulator.modes
+        if modes.mouse is not MouseTracking.OFF:
+            if callable(self.on_click) and mouse_event.event_type == MouseEventType.MOUSE_DOWN:
+                self.on_click(self.pane)
+            self.pane.send(encode_mouse(mouse_event, modes))
+            return None
         if mouse_event.event_type == MouseEventType.MOUSE_UP and callable(self.on_click):
             self.on_click(self.pane)
             return None
