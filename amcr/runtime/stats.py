@@ -1,8 +1,9 @@
 """Resource use of a running container, from whichever source can tell.
 
-Today the only source is the container's process tree (psutil over /proc:
-CPU time, resident memory, number of processes). Cgroup-based numbers
-(memory including page cache, OOM kills) plug in through :data:`PROVIDERS`
+Two sources: the container's process tree (/proc/PID/stat and statm: CPU
+time, resident memory, number of processes), and, for a container with a
+cgroup, the cgroup's files (memory including page cache, OOM kills; see
+:mod:`amcr.runtime.cgroup_lease`), which plug in through :data:`PROVIDERS`
 and :data:`OOM_PROBES` without touching the runtime: a provider gets the
 :class:`~amcr.runtime.container.Container` and returns a record with the same
 fields (or None to pass). ``source`` says where the numbers came from, because
@@ -61,28 +62,29 @@ def oom_killed(container: Any) -> bool:
 
 
 def process_tree(pid: int) -> ContainerStats:
-    """Sum over PID 1 and its descendants (all of them are inside the container)."""
-    import psutil   # ~10 ms to import: only when someone asks for stats
+    """Sum over PID 1 and its descendants (all of them are inside the container).
 
-    procs = []
+    Read straight from /proc/PID/stat and statm: a sample of an idle
+    container is a handful of small reads (psutil's objects cost several
+    times more, and the multiplexer samples every container every second).
+    """
+    import os
+    ticks = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    cpu_ticks = rss = count = 0
     for member in descendants(pid):
         try:
-            procs.append(psutil.Process(member))
-        except psutil.NoSuchProcess:
-            continue
-    if not procs:
-        return ContainerStats("process tree", 0, 0, 0)
-    cpu = rss = count = 0
-    for proc in procs:
-        try:
-            with proc.oneshot():
-                times = proc.cpu_times()
-                rss += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-        cpu += int((times.user + times.system) * 1e6)
+            with open(f"/proc/{member}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{member}/statm", "rb") as f:
+                statm = f.read()
+        except OSError:
+            continue             # exited between the listing and now
+        fields = stat[stat.rindex(b")") + 2:].split()
+        cpu_ticks += int(fields[11]) + int(fields[12])      # utime, stime
+        rss += int(statm.split()[1]) * page
         count += 1
-    return ContainerStats("process tree", cpu, rss, count)
+    return ContainerStats("process tree", cpu_ticks * 1_000_000 // ticks, rss, count)
 
 
 def descendants(pid: int) -> list[int]:
