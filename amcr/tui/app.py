@@ -106,7 +106,10 @@ def tab_bar(mux: Multiplexer) -> list[tuple]:
         out.append((style, label, click))
         out.append(("class:tabbar", " "))
     host = mux.host
-    out.append(("class:tab.host", f" host cpu {host.cpu:.0f}% mem {human(host.mem_used)}/"
+    # In steps of 5 %: an idle host's CPU flickers between 0 and 3 %, and every
+    # change on screen is a full redraw (the idle budget is 0.5 % of a core).
+    cpu = 5 * round(host.cpu / 5)
+    out.append(("class:tab.host", f" host cpu {cpu}% mem {human(host.mem_used)}/"
                                   f"{human(host.mem_total)} "))
     return out
 
