@@ -31,9 +31,11 @@ import time
 
 from amcr._record import Record
 from amcr.errors import KernelError
+from amcr.kernel.signals import SIGKILL
 
 TYPE_CHECKING = False   # the typing module costs milliseconds; type checkers see True
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
     from amcr.limits import Limits
@@ -542,3 +544,19 @@ def join(fds: list[int] | tuple[int, ...]) -> None:
     """
     for fd in fds:
         os.write(fd, b"0")
+
+
+def kill_rounds(procs: Callable[[], list[int]], frozen: bool, timeout: float) -> None:
+    """SIGKILL every member; repeat until empty, unless frozen (then nothing forks
+    between the read and the kills, and one round is enough)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = procs()
+        for pid in pids:
+            try:
+                os.kill(pid, SIGKILL)
+            except ProcessLookupError:
+                pass
+        if frozen or not pids or time.monotonic() >= deadline:
+            return
+        time.sleep(0.001)

@@ -19,7 +19,6 @@ import time
 
 from amcr.errors import KernelError
 from amcr.kernel import cgroups as base
-from amcr.kernel.signals import SIGKILL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -132,17 +131,7 @@ class V1Cgroup(base.Cgroup):
         if freezer is not None and os.path.isdir(freezer):
             frozen = self._freeze(freezer)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                pids = self.procs()
-                for pid in pids:
-                    try:
-                        os.kill(pid, SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                if frozen or not pids or time.monotonic() >= deadline:
-                    break
-                time.sleep(0.001)
+            base.kill_rounds(self.procs, frozen, timeout)
         finally:
             if frozen and freezer is not None:
                 try:

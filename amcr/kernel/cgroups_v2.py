@@ -25,7 +25,6 @@ import time
 
 from amcr.errors import KernelError
 from amcr.kernel import cgroups as base
-from amcr.kernel.signals import SIGKILL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,19 +116,7 @@ class V2Cgroup(base.Cgroup):
             except OSError:
                 pass
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                pids = self.procs()
-                for pid in pids:
-                    try:
-                        os.kill(pid, SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                if not pids or time.monotonic() >= deadline:
-                    break
-                if frozen:
-                    break    # nothing forks while frozen; the kills land anyway
-                time.sleep(0.001)
+            base.kill_rounds(self.procs, frozen, timeout)
         finally:
             if frozen:
                 try:
