@@ -38,6 +38,20 @@ def _digest(profile_key: object, caps: frozenset[str], arch: str) -> str:
     return sha256(text.encode()).hexdigest()[:32]
 
 
+def _fingerprint(profile: "Profile") -> str:
+    """What identifies a profile's rules, cheaply.
+
+    The built-in profiles are code: the file that defines them (its size and
+    modification time) identifies them without rendering hundreds of rules on
+    every start. A profile read from a file is identified by its rules.
+    """
+    from amcr.security import profiles
+    if profiles.BUILTIN.get(profile.name) is profile:
+        st = os.stat(profiles.__file__)
+        return f"builtin:{st.st_size}:{st.st_mtime_ns}"
+    return repr(profile.rules)
+
+
 def _libseccomp_version() -> str:
     """The library's real file name (libseccomp.so.2.5.4): a new version recompiles."""
     for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib"):
@@ -51,7 +65,7 @@ def _libseccomp_version() -> str:
 def programs(profile: "Profile", caps: frozenset[str], cache_dir: str | None) -> tuple[bytes, ...]:
     """The BPF programs for ``profile`` with ``caps``: from memory, disk, or compiled."""
     arch = os.uname().machine
-    key = _digest((profile.name, repr(profile.rules), profile.default_action,
+    key = _digest((profile.name, _fingerprint(profile), profile.default_action,
                    profile.default_errno), caps, arch)
     if key in _memory:
         return _memory[key]
