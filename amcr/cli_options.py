@@ -34,6 +34,8 @@ RUN_OPTIONS: tuple[tuple[tuple[str, ...], str, str, str, str], ...] = (
     (("--cap-add",), "cap_add", "append", "CAP", "add a capability (capabilities(7) name, ALL)"),
     (("--cap-drop",), "cap_drop", "append", "CAP", "drop a capability (or ALL)"),
     (("--ulimit",), "ulimit", "append", "NAME=SOFT[:HARD]", "set a resource limit"),
+    (("--stop-timeout",), "stop_timeout", "value", "SECONDS",
+     "after a TERM/HUP/INT passed on, SIGKILL when still running (default 10)"),
 ) + RUN_LIMIT_OPTIONS
 
 DEFAULTS: dict[str, object] = {"image": "host", "workdir": "/", "seccomp": "default",

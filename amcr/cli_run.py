@@ -58,6 +58,18 @@ def explain_exit(spec: ContainerSpec, code: int, pid: int) -> None:
                          "(no cgroup here); allocations beyond it fail inside\n")
 
 
+def _seconds(text: str | None, flag: str, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e6:
+        raise SpecError(f"invalid {flag} {text!r}", hint="use a number of seconds, e.g. 10")
+    return value
+
+
 def run_command(args: RunArgs) -> int:
     from amcr.kernel.pty import get_winsize
     stdin_tty = os.isatty(0)
@@ -66,7 +78,8 @@ def run_command(args: RunArgs) -> int:
     winsize = get_winsize(0) or get_winsize(1) if tty else None
     spec = spec_from_args(args, tty, winsize or ((24, 80) if tty else None))
     from amcr.runtime.foreground import run_foreground
-    result = run_foreground(spec, interactive=interactive)
+    result = run_foreground(spec, interactive=interactive,
+                            stop_timeout=_seconds(args.stop_timeout, "--stop-timeout", 10.0))
     if os.environ.get("AMCR_DEBUG"):
         sys.stderr.write(f"amcr: container {result.id}: started in {result.start_ms:.1f} ms, "
                          f"root by {result.root_method}, exit {result.exit_code}\n")

@@ -36,7 +36,8 @@ class ForegroundResult(Record):
     warnings: tuple[str, ...]
 
 
-def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResult:
+def run_foreground(spec: ContainerSpec, *, interactive: bool,
+                   stop_timeout: float = 10.0) -> ForegroundResult:
     t0 = time.perf_counter()
     started = t0
     pipes = None if spec.tty else relay.Pipes.make(interactive)
@@ -61,7 +62,8 @@ def run_foreground(spec: ContainerSpec, *, interactive: bool) -> ForegroundResul
             if pipes is not None:
                 pipes.forget_child_ends()     # the protocol closed them after fork
         try:
-            status = relay.attach(proc, pipes, interactive=interactive, proxied=PROXIED)
+            status = relay.attach(proc, pipes, interactive=interactive, proxied=PROXIED,
+                                  stop_timeout=stop_timeout)
         except BaseException:
             # e.g. our terminal went away (EIO): the container must not outlive us
             kill_and_reap(proc.pid, proc.pidfd)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import select
 import termios
+import time
 import tty as _tty
 
 from amcr.kernel import signals as signal
@@ -91,16 +92,25 @@ class _Terminal:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
+#: signals after which the container must go: forwarded, then SIGKILL after the grace
+STOPPING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
 def attach(proc: Spawned, pipes: Pipes | None, *, interactive: bool,
-           proxied: Iterable[int]) -> int:
-    """Relay until the container exits and its output is drained; its wait status."""
+           proxied: Iterable[int], stop_timeout: float = 10.0) -> int:
+    """Relay until the container exits and its output is drained; its wait status.
+
+    A terminating signal sent to amcr is passed on; a PID 1 without a handler
+    ignores it (the kernel protects a namespace's init), so, like ``docker
+    stop``, amcr sends SIGKILL once ``stop_timeout`` seconds have passed.
+    """
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     handled = [signal.SIGWINCH, *proxied]
     old_handlers = {s: signal.signal(s, lambda *_: None) for s in handled}
     old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     try:
         with _Terminal(0) if proc.master is not None and interactive else _nullctx():
-            return _loop(proc, pipes, interactive, wake_r)
+            return _loop(proc, pipes, interactive, wake_r, stop_timeout)
     finally:
         signal.set_wakeup_fd(old_wakeup)
         for s, h in old_handlers.items():
@@ -120,7 +130,8 @@ class _nullctx:
 _IN = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
-def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int) -> int:
+def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int,
+          stop_timeout: float = 10.0) -> int:
     """epoll directly (not selectors): one import less on every start."""
     ep = select.epoll()
     outputs: dict[int, int] = {}          # container fd -> our fd
@@ -143,9 +154,15 @@ def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int) ->
     ep.register(proc.pidfd, _IN)
     ep.register(wake_r, _IN)
     status: int | None = None
+    kill_at: float | None = None       # set once a terminating signal was passed on
     try:
         while outputs or status is None:
-            for fd, _ in ep.poll():
+            timeout = -1.0 if kill_at is None else max(0.0, kill_at - time.monotonic())
+            events = ep.poll(timeout)
+            if kill_at is not None and status is None and time.monotonic() >= kill_at:
+                pidfd_send_signal(proc.pidfd, signal.SIGKILL)
+                kill_at = None
+            for fd, _ in events:
                 if fd in outputs:
                     try:
                         data = os.read(fd, _CHUNK)
@@ -174,7 +191,11 @@ def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int) ->
                         ep.unregister(proc.master)
                         _drain_master(proc.master, outputs.pop(proc.master))
                 elif fd == wake_r:
-                    _on_signals(os.read(wake_r, 512), proc)
+                    received = os.read(wake_r, 512)
+                    _on_signals(received, proc)
+                    if kill_at is None and status is None and any(
+                            s in STOPPING for s in received):
+                        kill_at = time.monotonic() + stop_timeout
     finally:
         ep.close()
     return status or 0

@@ -49,6 +49,25 @@ def test_signal_to_amcr_is_forwarded_to_the_container(amcr: Amcr) -> None:
     assert proc.returncode == 42
 
 
+def test_a_container_ignoring_sigterm_is_killed_after_the_stop_timeout(amcr: Amcr) -> None:
+    """PID 1 without a handler ignores SIGTERM (the kernel protects init), so amcr
+    escalates to SIGKILL after --stop-timeout, as docker stop does."""
+    proc = amcr.popen("run", "--stop-timeout", "1", "--image", "busybox", "--", "sh", "-c",
+                      "echo ready; sleep 60")
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)
+    assert proc.returncode == 137
+    assert 0.8 <= time.monotonic() - start < 10
+
+
+def test_bad_stop_timeout_is_one_line(amcr: Amcr) -> None:
+    proc = amcr("run", "--stop-timeout", "soon", "--", "true", check_one_line=True)
+    assert proc.returncode == 125
+
+
 def test_missing_command_gives_127(amcr: Amcr) -> None:
     proc = amcr("run", "--image", "busybox", "--", "no-such-command", check_one_line=True)
     assert proc.returncode == 127
