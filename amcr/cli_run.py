@@ -15,6 +15,7 @@ from amcr.errors import SpecError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from amcr.cli_options import RunArgs
+    from amcr.runtime.foreground import ForegroundResult
 from amcr.spec import ContainerSpec, Mount, parse_env
 
 
@@ -42,20 +43,27 @@ def spec_from_args(args: RunArgs, tty: bool,
 SIGSYS_EXIT = 128 + 31
 
 
-def explain_exit(spec: ContainerSpec, code: int, pid: int) -> None:
-    """One line when the exit is amcr's doing: seccomp's kill, the memory rlimit."""
-    if code == SIGSYS_EXIT and (spec.seccomp_profile or spec.seccomp != "unconfined"):
+def explain_exit(spec: ContainerSpec, result: ForegroundResult) -> None:
+    """One line when the exit is amcr's doing: the memory cgroup's OOM kill,
+    seccomp's kill, or an allocation refused by the RLIMIT_AS fallback."""
+    code = result.exit_code
+    if result.oom_killed:
+        sys.stderr.write(f"amcr: killed: out of memory (limit {_memory_limit(spec)})\n")
+    elif code == SIGSYS_EXIT and (spec.seccomp_profile or spec.seccomp != "unconfined"):
         from amcr.kernel.audit import seccomp_syscall
-        name = seccomp_syscall(pid)
+        name = seccomp_syscall(result.pid)
         what = f"system call {name}" if name else "a system call"
         profile = spec.seccomp_profile or spec.seccomp
         sys.stderr.write(f"amcr: killed by seccomp (SIGSYS): {spec.argv[0]} made {what} "
                          f"that the {profile} profile forbids (try --seccomp default)\n")
-    elif code != 0 and spec.memory is not None and code < 128:
-        from amcr.limits import format_bytes
-        limit = format_bytes(spec.resource_limits.memory or 0)
-        sys.stderr.write(f"amcr: note: memory was capped at {limit} per process by RLIMIT_AS "
-                         "(no cgroup here); allocations beyond it fail inside\n")
+    elif result.memory_via == "rlimit" and 0 < code < 128:
+        sys.stderr.write(f"amcr: note: memory was capped at {_memory_limit(spec)} per process "
+                         "by RLIMIT_AS (no cgroup here); allocations beyond it fail inside\n")
+
+
+def _memory_limit(spec: ContainerSpec) -> str:
+    from amcr.limits import format_bytes
+    return format_bytes(spec.resource_limits.memory or 0)
 
 
 def _seconds(text: str | None, flag: str, default: float) -> float:
@@ -85,12 +93,7 @@ def run_command(args: RunArgs) -> int:
                          f"root by {result.root_method}, exit {result.exit_code}\n")
     for warning in result.warnings:
         sys.stderr.write(f"amcr: {warning}\n")
-    if result.oom_killed:
-        from amcr.limits import format_bytes
-        limit = format_bytes(spec.resource_limits.memory or 0)
-        sys.stderr.write(f"amcr: killed: out of memory (limit {limit})\n")
-    elif result.memory_via == "rlimit" or result.exit_code == SIGSYS_EXIT:
-        explain_exit(spec, result.exit_code, result.pid)
+    explain_exit(spec, result)
     if result.kept_layer:
         sys.stderr.write(f"amcr: kept the writable layer at {result.kept_layer}\n")
     if result.root_method == "chroot" and spec.pivot_root:

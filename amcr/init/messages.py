@@ -39,9 +39,9 @@ def send_pid(sock: Sock, pid: int) -> None:
     send(sock, PID, struct.pack("=i", pid))
 
 
-def expect_pid(sock: Sock) -> int | None:
-    payload = expect(sock, PID)
-    return None if payload is None else struct.unpack("=i", payload)[0]
+def pid_of(payload: bytes) -> int:
+    """The host PID a PID message carries (see :func:`send_pid`)."""
+    return struct.unpack("=i", payload[:4])[0]
 
 
 # --- the exec-error pipe -------------------------------------------------------

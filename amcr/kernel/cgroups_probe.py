@@ -88,19 +88,10 @@ def parse_mountinfo(text: str) -> list[CgroupMount]:
 
 
 def parse_proc_cgroup(text: str) -> dict[str, str]:
-    """/proc/PID/cgroup as {controller: path}; the v2 line is under key ""."""
-    paths: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, ctrls, path = parts
-        if not ctrls:
-            paths[""] = path
-        for c in ctrls.split(","):
-            if c:
-                paths.setdefault(c, path)
-    return paths
+    """/proc/PID/cgroup as {controller: path}; the v2 line is under key "" (the
+    start path's parser, :func:`amcr.kernel.cgroups.own_cgroups`)."""
+    from amcr.kernel.cgroups import own_cgroups
+    return own_cgroups(text)
 
 
 def _join(mount: CgroupMount, path: str) -> str:

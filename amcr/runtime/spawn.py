@@ -233,7 +233,7 @@ def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children,
         yield READ, fd
         tag, payload = _receive(sock, kids)
         if tag == messages.PID:
-            kids.pid = _pid_of(payload)
+            kids.pid = messages.pid_of(payload)
         elif tag == messages.READY:
             ready = payload
         elif not tag:
@@ -289,10 +289,6 @@ def _receive(sock: unixsock.Sock, kids: _Children) -> tuple[bytes, bytes]:
     return tag, payload
 
 
-def _pid_of(payload: bytes) -> int:
-    return int.from_bytes(payload[:4], sys.byteorder, signed=True)   # messages.send_pid's "=i"
-
-
 def _reap_pid1(kids: _Children) -> Waits:
     yield REAP, kids.pid
     kids.pid = 0
@@ -322,7 +318,7 @@ def _abort(sock: unixsock.Sock, kids: _Children) -> Waits:
             break
         tag, _, payload = msg.partition(b"\0")
         if tag == messages.PID and not kids.pid and len(payload) == 4:
-            kids.pid = _pid_of(payload)
+            kids.pid = messages.pid_of(payload)
             _kill(kids)
     if kids.pid1:
         yield REAP, kids.pid1

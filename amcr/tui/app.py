@@ -48,7 +48,7 @@ STATS_PERIOD = 1.0
 class Multiplexer:
     """The model: panes, which one is active, what the body shows."""
 
-    def __init__(self, config: Config, names: list[str]) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         self.panes: list[Pane] = []
         self.active = 0
@@ -60,7 +60,6 @@ class Multiplexer:
         self.host = HostStats()
         self.runtime = Runtime(max_concurrency=None)
         self.app: Application[int] | None = None
-        self.names = names
 
     def invalidate(self) -> None:
         if self.app is not None:
@@ -293,7 +292,7 @@ class FramePacer:
 
 
 async def main(config: Config, names: list[str]) -> int:
-    mux = Multiplexer(config, names)
+    mux = Multiplexer(config)
     for name in names:
         mux.add(name)
     app: Application[int] = Application(layout=layout(mux), key_bindings=key_bindings(mux),
