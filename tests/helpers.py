@@ -118,6 +118,15 @@ class Tmux:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "t", "-S", "-200")
 
+    def screen_with_escapes(self) -> str:
+        """The visible screen with its colours and attributes as SGR escapes."""
+        return self.tmux("capture-pane", "-p", "-e", "-t", "t")
+
+    def cursor(self) -> tuple[int, int]:
+        """(x, y) of the terminal's cursor, 0-based."""
+        x, y = self.tmux("display-message", "-p", "-t", "t", "#{cursor_x} #{cursor_y}").split()
+        return int(x), int(y)
+
     def wait_for(self, text: str, timeout: float = 15) -> str:
         deadline = time.monotonic() + timeout
         while True:

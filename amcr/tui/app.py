@@ -25,7 +25,7 @@ from amcr.tui import commands
 from amcr.tui.hoststats import HostStats, human, sparkline
 from amcr.tui.keys import encode_key, encode_paste
 from amcr.tui.pane import Pane
-from amcr.tui.render import TerminalControl
+from amcr.tui.paint import CursorSpot, Painter, PaneRenderer, TerminalWindow
 
 STYLE = Style.from_dict({
     "tabbar": "bg:#303030 #d0d0d0",
@@ -59,6 +59,7 @@ class Multiplexer:
         self.message = ""
         self.host = HostStats()
         self.runtime = Runtime(max_concurrency=None)
+        self.painter = Painter()
         self.app: Application[int] | None = None
 
     def invalidate(self) -> None:
@@ -141,9 +142,26 @@ def stats_view(mux: Multiplexer) -> list[tuple]:
     return rows
 
 
-def terminal_window(mux: Multiplexer, pane: Pane) -> Window:
-    return Window(TerminalControl(pane, on_click=lambda p: mux.select(mux.panes.index(p))),
-                  always_hide_cursor=False)
+def terminal_window(mux: Multiplexer, pane: Pane) -> TerminalWindow:
+    return TerminalWindow(mux.painter, pane,
+                          on_click=lambda p: mux.select(mux.panes.index(p)))
+
+
+def cursor_spot(mux: Multiplexer) -> CursorSpot | None:
+    """Where the terminal's cursor goes: into the prompt while one is open, else
+    where the active container's program has it (hidden if it hid it)."""
+    app = mux.app
+    if mux.prompt is not None and app is not None:
+        rows = app.output.get_size().rows
+        return CursorSpot(len(f" {mux.prompt.label}{mux.prompt.text}"), rows - 1, True)
+    pane = mux.current if mux.panes else None
+    for region in mux.painter.regions:
+        if region.pane is pane:
+            cursor = pane.emulator.cursor
+            return CursorSpot(region.x + min(max(cursor.col, 0), region.width - 1),
+                              region.y + min(max(cursor.row, 0), region.height - 1),
+                              cursor.visible and pane.running, cursor.shape, cursor.blink)
+    return None
 
 
 def tiled(mux: Multiplexer) -> HSplit:
@@ -299,6 +317,7 @@ async def main(config: Config, names: list[str]) -> int:
                                         style=STYLE, full_screen=True, mouse_support=True,
                                         min_redraw_interval=0.02)
     mux.app = app
+    app.renderer = PaneRenderer(app, mux.painter, lambda: cursor_spot(mux))
     FramePacer(app, mux)
     async with mux.runtime:
         sampler = asyncio.get_running_loop().create_task(_sample(mux))

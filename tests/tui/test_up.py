@@ -64,6 +64,35 @@ def test_tiled_view_shows_all_three(up: Tmux) -> None:
     up.send("C-b", "t")
 
 
+def test_colours_pass_through_and_other_views_leave_nothing_behind(up: Tmux) -> None:
+    up.type_line("printf '\\033[31;1mRED''TEXT\\033[0m\\n'")
+    up.wait_for("REDTEXT")
+    assert "\x1b[1m\x1b[31mREDTEXT" in up.screen_with_escapes()
+    for view in ("s", "?", "t"):            # stats, help, tiled: drawn over the shell
+        up.send("C-b", view)
+        up.wait_for({"s": "last minute", "?": "amcr up: keys", "t": "1:b [running]"}[view])
+        time.sleep(0.3)
+        screen = up.screen()
+        if view == "t":                     # a's tile still shows it, in a narrower place
+            assert screen.count("REDTEXT") == 1
+            up.send("C-b", "t")
+        else:
+            assert "REDTEXT" not in screen, screen
+            up.send("a")                    # any key closes the view (and is not typed)
+        up.wait_for("REDTEXT")
+
+
+def test_the_cursor_is_where_the_shell_has_it(up: Tmux) -> None:
+    up.send("-l", "echo abc")
+    screen = up.wait_for("/ # echo abc")
+    row = screen.splitlines().index("/ # echo abc")
+    deadline = time.monotonic() + 5
+    while up.cursor() != (len("/ # echo abc"), row):
+        assert time.monotonic() < deadline, (up.cursor(), screen)
+        time.sleep(0.05)
+    up.send("C-u")
+
+
 def test_stats_view_lists_three_containers_with_live_pids(up: Tmux) -> None:
     up.type_line("sleep 300 &")
     up.send("C-b", "s")
