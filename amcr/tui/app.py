@@ -25,6 +25,7 @@ from amcr.tui import commands
 from amcr.tui.hoststats import HostStats, human, sparkline
 from amcr.tui.keys import encode_key, encode_paste
 from amcr.tui.pane import Pane
+from amcr.tui.pacer import FramePacer
 from amcr.tui.paint import CursorSpot, Painter, PaneRenderer, TerminalWindow
 
 STYLE = Style.from_dict({
@@ -61,6 +62,12 @@ class Multiplexer:
         self.runtime = Runtime(max_concurrency=None)
         self.painter = Painter()
         self.app: Application[int] | None = None
+        self.pacer: FramePacer | None = None
+
+    def output_arrived(self) -> None:
+        """A container printed something: paint its terminal soon (no full redraw)."""
+        if self.pacer is not None:
+            self.pacer.output_arrived()
 
     def invalidate(self) -> None:
         if self.app is not None:
@@ -73,7 +80,7 @@ class Multiplexer:
                 self.message, len(self.panes))
 
     def add(self, name: str) -> Pane:
-        pane = Pane(self.config.spec(name), self.invalidate)
+        pane = Pane(self.config.spec(name), self.invalidate, self.output_arrived)
         self.panes.append(pane)
         return pane
 
@@ -209,11 +216,12 @@ def key_bindings(mux: Multiplexer) -> KeyBindings:
     prefix = commands.parse_key(mux.config.prefix)
 
     @kb.add(Keys.Any)
-    def _any(event: KeyPressEvent) -> None:
+    def _any(event: KeyPressEvent) -> object:
         """Every key: the prompt, the prefix command, or the active container.
 
-        Keys for the container cause no redraw here: its echo will, and a
-        redraw before the echo arrives would only delay the one that shows it.
+        Keys for the container cause no redraw here (NotImplemented tells
+        prompt_toolkit so): the echo is painted when it comes, and a redraw
+        before it arrives would only delay it.
         """
         before = mux.ui_state()
         for press in event.key_sequence:
@@ -234,13 +242,15 @@ def key_bindings(mux: Multiplexer) -> KeyBindings:
                 _send(mux, encode_key(key, data, mux.current.emulator.modes))
         if mux.ui_state() != before:
             mux.invalidate()
+        return NotImplemented
 
     @kb.add(Keys.BracketedPaste)
-    def _paste(event: KeyPressEvent) -> None:
+    def _paste(event: KeyPressEvent) -> object:
         if mux.prompt is not None:
             mux.prompt.text += event.data
-        else:
-            _send(mux, encode_paste(event.data, mux.current.emulator.modes))
+            return None                   # the prompt shows it: redraw
+        _send(mux, encode_paste(event.data, mux.current.emulator.modes))
+        return NotImplemented
 
     return kb
 
@@ -273,52 +283,17 @@ def tab_bar_text(mux: Multiplexer) -> str:
     return "".join(fragment[1] for fragment in tab_bar(mux))
 
 
-class FramePacer:
-    """Redraw at once after a keystroke's echo; during a flood, every few frame costs.
-
-    A full redraw of a big terminal costs milliseconds of Python. With a fixed
-    short interval a flooding pane gets one read between frames and output
-    crawls; with a long one every echo waits. So the interval follows the
-    output: small updates redraw right away, and while more than
-    :data:`FLOOD` bytes arrive per frame, frames are spaced by a multiple of
-    their cost, leaving most of the loop to reading and parsing.
-    """
-
-    FACTOR = 3.0
-    FLOOR = 0.0
-    CEILING = 0.1
-    FLOOD = 4096               # an echo or a prompt is far less
-
-    def __init__(self, app: Application[int], mux: Multiplexer) -> None:
-        self.app = app
-        self.mux = mux
-        self.started = 0.0
-        self.seen = 0
-        app.before_render += self._before
-        app.after_render += self._after
-
-    def _before(self, _app: object) -> None:
-        self.started = asyncio.get_running_loop().time()
-
-    def _after(self, _app: object) -> None:
-        cost = asyncio.get_running_loop().time() - self.started
-        received = sum(p.received for p in self.mux.panes)
-        flooding = received - self.seen > self.FLOOD
-        self.seen = received
-        self.app.min_redraw_interval = (min(self.CEILING, self.FACTOR * cost) if flooding
-                                        else self.FLOOR)
-
-
 async def main(config: Config, names: list[str]) -> int:
     mux = Multiplexer(config)
     for name in names:
         mux.add(name)
+    # No size polling: SIGWINCH says when the size changes (the poll wakes the loop twice a second).
     app: Application[int] = Application(layout=layout(mux), key_bindings=key_bindings(mux),
                                         style=STYLE, full_screen=True, mouse_support=True,
-                                        min_redraw_interval=0.02)
+                                        terminal_size_polling_interval=None)
     mux.app = app
     app.renderer = PaneRenderer(app, mux.painter, lambda: cursor_spot(mux))
-    FramePacer(app, mux)
+    mux.pacer = FramePacer(app, lambda: mux.panes)
     async with mux.runtime:
         sampler = asyncio.get_running_loop().create_task(_sample(mux))
         starting = asyncio.gather(*(p.start(mux.runtime) for p in mux.panes))

@@ -226,9 +226,9 @@ class TerminalWindow(Container):
         modes = self.pane.emulator.modes
         if modes.mouse is not MouseTracking.OFF:
             if self.on_click is not None and event.event_type == MouseEventType.MOUSE_DOWN:
-                self.on_click(self.pane)
+                self.on_click(self.pane)          # redraws if that selected another pane
             self.pane.send(encode_mouse(event, modes))
-            return None
+            return NotImplemented                 # the program's answer is painted
         if event.event_type == MouseEventType.MOUSE_UP and self.on_click is not None:
             self.on_click(self.pane)
             return None
@@ -324,6 +324,12 @@ class PaneRenderer(Renderer):
         if erased:
             painter.forget()
         self._finish(painter.paint())
+
+    def paint_only(self) -> None:
+        """Between prompt_toolkit's frames, when only the terminals changed:
+        the changed rows and the cursor, in the regions of the last frame."""
+        if self._last_screen is not None:
+            self._finish(self.painter.paint())
 
     def _finish(self, rows: str) -> None:
         """Write the rows, then put the cursor where the active program has it."""

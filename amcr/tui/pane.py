@@ -41,10 +41,12 @@ class _Feed(Sink):
 class Pane:
     """A named container shown (or not) in the multiplexer."""
 
-    def __init__(self, spec: ContainerSpec, on_change: Callable[[], None]) -> None:
+    def __init__(self, spec: ContainerSpec, on_change: Callable[[], None],
+                 on_output: Callable[[], None] | None = None) -> None:
         self.spec = spec
         self.name = spec.name or "amcr"
-        self.changed = on_change
+        self.changed = on_change            # what the tab bar shows changed
+        self.output_arrived = on_output or on_change    # only the screen changed
         self.emulator: Emulator = create_emulator(24, 80)
         self.size = (24, 80)
         self.container: Container | None = None
@@ -131,7 +133,7 @@ class Pane:
         reply = emu.take_output()      # answers to DA / cursor position queries
         if reply:
             self.send(reply)
-        self.changed()
+        self.output_arrived()
 
     def send(self, data: bytes) -> None:
         """Queue bytes for the container's terminal, in order."""
