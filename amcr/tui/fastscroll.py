@@ -20,14 +20,20 @@ A clean line is one whose effect is fully known without running the parser:
 - every escape sequence in it is an SGR or an erase-to-end-of-line, and the
   last SGR, if any, is a full reset (so the pen is the default at its line
   feed, which is what the blank row scrolled in is filled with);
-- it is shorter in bytes than the screen is wide (a character never takes more
-  columns than its UTF-8 bytes, so it cannot wrap).
+- its text is no longer in bytes than the screen is wide (a character never
+  takes more columns than its UTF-8 bytes, so it cannot wrap; a line that
+  fills the last column leaves a wrap pending, which its CR cancels).
+A longer line of printable ASCII alone (logs, minified code) wraps at every
+``cols`` columns, so it is the same as its rows written one by one, each a
+clean line: a run takes it as those rows (``rows_of``). The differential test
+in tests/unit/test_vterm_fastscroll.py checks both claims against libvterm.
 The terminal-side conditions (parser in ground state, cursor at column 0 on the
 bottom margin, default pen, no left/right margins) are checked by the emulator.
 """
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from itertools import accumulate
 
 from amcr.tui.sanitize import ends_in_ground
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
     from amcr.tui.modes import ModeTracker
     from amcr.tui.scrollback import Scrollback
 
-__all__ = ["FastScroll", "ends_in_ground", "is_clean", "plan"]
+__all__ = ["FastScroll", "ends_in_ground", "is_clean", "is_wrapping", "plan", "rows_of"]
 
 # DECRQSS for the scroll region, DECRQM for left/right margin mode (69)
 _PROBE = b"\x1bP$qr\x1b\\\x1b[?69$p"
@@ -53,6 +59,9 @@ _DIRTY_PEN = re.compile(rb"\x1b\[(?!0?m)[0-9;]*m(?:[^\x1b\n]|\x1b\[K)*\n")
 # Bytes a clean line may contain besides SGRs: printable ASCII and any byte of a
 # multi-byte UTF-8 character (in UTF-8 mode libvterm never reads 0x80-0x9f as C1).
 _TEXT = bytes(range(0x20, 0x7f)) + bytes(range(0x80, 0x100))
+_ASCII = bytes(range(0x20, 0x7f))
+
+
 def is_clean(line: bytes, cols: int) -> bool:
     """``line`` is one line without its LF; see the module docstring."""
     if not line.endswith(b"\r"):
@@ -62,7 +71,18 @@ def is_clean(line: bytes, cols: int) -> bool:
         if last is not None and last.group(1) not in (b"\x1b[0m", b"\x1b[m"):
             return False
         line = _ROW_LOCAL.sub(b"", line)
-    return len(line) <= cols and not line[:-1].translate(None, _TEXT)
+    return len(line) <= cols + 1 and not line[:-1].translate(None, _TEXT)
+
+
+def is_wrapping(line: bytes, cols: int) -> bool:
+    """A line (without its LF) of printable ASCII only that wraps: see the module docstring."""
+    return len(line) > cols + 1 and line.endswith(b"\r") and not line[:-1].translate(None, _ASCII)
+
+
+def rows_of(line: bytes, cols: int) -> list[bytes]:
+    """A wrapping line as the clean lines of its rows."""
+    text = line[:-1]
+    return [text[i:i + cols] + b"\r" for i in range(0, len(text), cols)]
 
 
 def _all_clean(body: bytes, cols: int, lines: list[bytes] | None = None) -> bool:
@@ -79,7 +99,7 @@ def _all_clean(body: bytes, cols: int, lines: list[bytes] | None = None) -> bool
     # Only line feeds are left, and every one of them had its CR right before it.
     if controls != b"\n" * len(controls) or len(body) - len(lf_only) != len(controls):
         return False
-    return max(map(len, lines if lines is not None else body.split(b"\n"))) <= cols
+    return max(map(len, lines if lines is not None else body.split(b"\n"))) <= cols + 1
 
 
 def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list[bytes]]]:
@@ -94,7 +114,7 @@ def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list
     lines = data[first:last - 1].split(b"\n") if last > first else []
     if len(lines) < min_lines:
         return [(0, data)]
-    clean = _classify(lines, cols)
+    clean, wrapping = _classify(lines, cols)
     lengths = list(accumulate(map(len, lines), initial=0))   # line i starts at
     pieces: list[tuple[int, bytes | list[bytes]]] = []        # first + lengths[i] + i
     raw_start, after_bad = 0, 0
@@ -103,7 +123,7 @@ def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list
             run_start = first + lengths[after_bad] + after_bad
             if run_start > raw_start:
                 pieces.append((raw_start, data[raw_start:run_start]))
-            pieces.append((run_start, lines[after_bad:bad]))
+            pieces.append((run_start, _expand(lines, after_bad, bad, wrapping, cols)))
             raw_start = first + lengths[bad] + bad
         after_bad = bad + 1
     if raw_start < len(data):
@@ -111,16 +131,62 @@ def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list
     return pieces
 
 
-def _classify(lines: list[bytes], cols: int, group: int = 128) -> list[bool]:
-    """is_clean for every line, a group at a time at C speed; line by line only
-    in groups that hold an unclean one (a long line, a tab, a cursor move)."""
-    out: list[bool] = []
-    for start in range(0, len(lines), group):
-        chunk = lines[start:start + group]
+def _classify(lines: list[bytes], cols: int, group: int = 128) -> tuple[list[bool], list[int]]:
+    """Whether each line may be in a run (clean or wrapping), and the indexes of
+    the wrapping ones, in order. Checked a group at a time at C speed; a group
+    that fails is halved until the odd lines are found, so one long line in a
+    flood costs a few more whole-group checks, not a check per line."""
+    ok = [True] * len(lines)
+    wrapping: list[int] = []
+
+    def check(start: int, end: int) -> None:
+        chunk = lines[start:end]
         if _all_clean(b"\n".join(chunk) + b"\n", cols, chunk):
-            out += [True] * len(chunk)
-        else:
-            out += [is_clean(line, cols) for line in chunk]
+            return
+        if end - start > 4:
+            middle = (start + end) // 2
+            check(start, middle)
+            check(middle, end)
+            return
+        for i in range(start, end):
+            if is_clean(lines[i], cols):
+                continue
+            if is_wrapping(lines[i], cols):
+                wrapping.append(i)
+            else:
+                ok[i] = False
+
+    for start in range(0, len(lines), group):
+        check(start, min(start + group, len(lines)))
+    # Its rows equal the wrapped line only from column 0, which is where a
+    # line after a clean (CR-ended) one starts; after any other, who knows.
+    for i in wrapping:
+        if i == 0 or not ok[i - 1]:
+            ok[i] = False
+    return ok, [i for i in wrapping if ok[i]]
+
+
+class Rows(list):  # type: ignore[type-arg]
+    """A run with wrapping lines split into rows, and the bytes it came from:
+    what to write instead where wrapping is not plain (see ``_feed_pieces``)."""
+
+    source = b""
+
+
+def _expand(lines: list[bytes], start: int, end: int, wrapping: list[int],
+            cols: int) -> list[bytes]:
+    """lines[start:end], each wrapping line replaced by its rows."""
+    first, last = bisect_left(wrapping, start), bisect_left(wrapping, end)
+    if first == last:
+        return lines[start:end]
+    out = Rows()
+    out.source = b"\n".join(lines[start:end]) + b"\n"
+    at = start
+    for i in wrapping[first:last]:
+        out += lines[at:i]
+        out += rows_of(lines[i], cols)
+        at = i + 1
+    out += lines[at:end]
     return out
 
 
@@ -150,10 +216,21 @@ class FastScroll:
             if isinstance(piece, bytes):
                 self._write(piece)
                 self._tracker.feed(piece)       # modes as they stand where the next run starts
-            elif ends_in_ground(data, start, ground_before):
-                self._scroll_lines(piece)
-            else:
+                continue
+            ground = ends_in_ground(data, start, ground_before)
+            if isinstance(piece, Rows) and not (ground and self._wraps_plainly()):
+                self._write(piece.source)
+            elif not ground:
                 self._write(b"\n".join(piece) + b"\n")
+            else:
+                self._scroll_lines(piece)
+
+    def _wraps_plainly(self) -> bool:
+        """Does a long line wrap into exactly its rows here? Not without
+        autowrap, nor in insert mode, nor within left/right margins."""
+        tracker = self._tracker
+        return (not tracker.insert and not tracker.left_right_margins
+                and self._query(b"\x1b[?7$p") == b"\x1b[?7;1$y")
 
     def _scroll_lines(self, lines: list[bytes]) -> None:
         """Write clean lines as line-by-line scrolling would, with one scroll."""

@@ -25,6 +25,8 @@ from amcr.tui.emulator import Modes, MouseEncoding, MouseTracking
 
 # DECSET/DECRST "CSI ? Pm h/l", RIS "ESC c", DECSTR "CSI ! p"
 _SEQUENCE = re.compile(rb"\x1b\[\?([0-9;]*)([hl])|\x1bc|\x1b\[!p")
+# SM/RM "CSI Pm h/l" (ANSI modes): only IRM (4) matters here
+_ANSI_MODE = re.compile(rb"\x1b\[([0-9;]*)([hl])")
 _TAIL = 64        # longest sequence we promise to catch across a read boundary
 
 _MOUSE_LEVELS = {9: MouseTracking.X10, 1000: MouseTracking.NORMAL,
@@ -36,13 +38,17 @@ _MOUSE_ENCODINGS = {1005: MouseEncoding.UTF8, 1006: MouseEncoding.SGR,
 class ModeTracker:
     """Keeps ``modes`` in step with DECSET/DECRST, RIS and DECSTR seen in ``feed``."""
 
-    __slots__ = ("modes", "left_right_margins", "_tail")
+    __slots__ = ("modes", "left_right_margins", "insert", "_tail")
 
     def __init__(self) -> None:
         self.modes = Modes()
         # DECLRMM (69): not for key encoding, but the fast-scroll path must know
         # (margins change where text wraps). False positives only cost speed.
         self.left_right_margins = False
+        # IRM (4), for the same reason: it changes what a wrapping line leaves.
+        # libvterm does not answer DECRQM for it. Once set, it stays set for us
+        # until RM 4 or RIS: again, false positives only cost speed.
+        self.insert = False
         self._tail = b""
 
     def feed(self, data: bytes) -> bool:
@@ -50,6 +56,10 @@ class ModeTracker:
         buf = self._tail + data if self._tail else data
         tail = data[-_TAIL:]
         self._tail = tail if b"\x1b" in tail else b""
+        if b"\x1b[" in buf:
+            for match in _ANSI_MODE.finditer(buf):
+                if b"4" in match.group(1).split(b";"):
+                    self.insert = match.group(2) == b"h"
         if b"\x1b[?" not in buf and b"\x1bc" not in buf and b"\x1b[!p" not in buf:
             return False
         modes = self.modes
@@ -58,6 +68,8 @@ class ModeTracker:
                 modes = Modes(alt_screen=modes.alt_screen if match.group(0) != b"\x1bc"
                               else False)
                 self.left_right_margins = False
+                if match.group(0) == b"\x1bc":
+                    self.insert = False
                 continue
             on = match.group(2) == b"h"
             for param in match.group(1).split(b";"):

@@ -6,13 +6,15 @@ every read. A read only asks for a *paint* (:meth:`PaneRenderer.paint_only`:
 the changed rows and the cursor). prompt_toolkit still redraws everything when
 what it draws changes (a key for the multiplexer, a tab's numbers, a view).
 
-Pacing: a small update (an echo, a prompt) is painted in the same loop
-iteration it arrived in, because that is what a keystroke's latency is made
-of. While more than :data:`FLOOD` bytes arrive between paints, paints are
-spaced by a multiple of their cost, and at least :data:`MIN_INTERVAL`: every
-paint syncs the emulator and decodes the rows that moved, and a screen that
-changes faster than a terminal can show is read for nobody. The rest of the
-loop goes to reading and parsing, so a flood ends sooner.
+Pacing: a small update (an echo, a prompt: at most :data:`SMALL` bytes) is
+painted in the same loop iteration it arrived in, because that is what a
+keystroke's latency is made of; so is the first read after a quiet spell.
+Bigger reads in quick succession (a flood: a PTY read is at most 4 KiB) are
+painted at most once per interval, a multiple of a paint's cost and at least
+:data:`MIN_INTERVAL`: every paint syncs the emulator and decodes the rows that
+moved, and a screen that changes faster than a display shows is read for
+nobody. The rest of the loop goes to reading and parsing, so a flood ends
+sooner.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
     from amcr.tui.paint import PaneRenderer
     from amcr.tui.pane import Pane
 
-FLOOD = 4096               # bytes between two paints that mean "flooding"; an echo is far less
-FACTOR = 4.0               # in a flood, paints are this many times their cost apart...
+SMALL = 256                # bytes since the last paint that are painted at once, always
+FACTOR = 4.0               # otherwise paints are this many times their cost apart...
 MIN_INTERVAL = 1 / 60      # ...and no closer than a display's frame
 MAX_INTERVAL = 0.1         # ...and no further apart than this
 
@@ -38,14 +40,15 @@ class FramePacer:
         self.panes = panes
         self._handle: asyncio.Handle | None = None
         self._seen = 0              # bytes received by all panes at the last paint
-        self._not_before = 0.0      # loop time before which no paint (flooding)
+        self._not_before = 0.0      # loop time before which no big update is painted
 
     def output_arrived(self) -> None:
         """A pane read output: paint soon (one pending paint at a time)."""
         if self._handle is not None:
             return
         loop = asyncio.get_running_loop()
-        delay = self._not_before - loop.time()
+        small = sum(p.received for p in self.panes()) - self._seen <= SMALL
+        delay = 0.0 if small else self._not_before - loop.time()
         self._handle = (loop.call_later(delay, self._paint) if delay > 0
                         else loop.call_soon(self._paint))
 
@@ -58,7 +61,5 @@ class FramePacer:
         start = loop.time()
         renderer.paint_only()
         cost = loop.time() - start
-        received = sum(p.received for p in self.panes())
-        flooding, self._seen = received - self._seen > FLOOD, received
-        self._not_before = start + (min(MAX_INTERVAL, max(MIN_INTERVAL, FACTOR * cost))
-                                    if flooding else 0.0)
+        self._seen = sum(p.received for p in self.panes())
+        self._not_before = start + min(MAX_INTERVAL, max(MIN_INTERVAL, FACTOR * cost))

@@ -331,9 +331,16 @@ class VTermEmulator(FastScroll):
         if len(data) <= _MAX_WRITE:
             write(vt, data, len(data))
             return
-        for start in range(0, len(data), _MAX_WRITE):
-            piece = data[start:start + _MAX_WRITE]
+        start = 0
+        while start < len(data):
+            end = start + _MAX_WRITE
+            # Never between the bytes of one UTF-8 character: libvterm 0.1.4
+            # does not carry a partial character from one write to the next.
+            while start + 1 < end < len(data) and 0x80 <= data[end] < 0xC0:
+                end -= 1
+            piece = data[start:end]
             write(vt, piece, len(piece))
+            start = end
 
     def _query(self, request: bytes) -> bytes:
         """libvterm's answer to a request, kept apart from the program's replies.

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from amcr.tui import _libvterm as lv
-from amcr.tui.fastscroll import _all_clean, is_clean, plan
+from amcr.tui.fastscroll import _all_clean, is_clean, is_wrapping, plan, rows_of
 
 try:
     lv.load()
@@ -38,6 +38,8 @@ def clean_line(r: random.Random, cols: int) -> bytes:
     text = " ".join(words)
     if r.random() < 0.1:
         text = "x" * r.randint(cols - 3, cols + 3)          # around the wrap column
+    elif r.random() < 0.05:
+        text = "".join(r.choice("abc xyz-") for _ in range(r.randint(cols, 3 * cols + 1)))
     return text.encode() + b"\r\n"
 
 
@@ -107,12 +109,21 @@ def test_a_flood_takes_the_fast_path_and_keeps_every_line_in_order():
     (b"a \x1b[31mred\x1b[0m b\r", True), (b"\x1b[01;31m\x1b[Kx\x1b[m\x1b[K\r", True),
     (b"hello", False), (b"tab\there\r", False), (b"a\x1b[31mred\r", False),
     (b"a\x1b[0m\x1b[31mred\r", False), (b"\x1b(Bx\r", False), (b"a\rb\r", False),
-    (b"x" * 79 + b"\r", True), (b"x" * 80 + b"\r", False),   # the last column: pending wrap
+    (b"x" * 80 + b"\r", True), (b"x" * 81 + b"\r", False),   # the last column: pending wrap
     (b"\x1b[31m" + b"x" * 75 + b"\x1b[0m\r", True),
 ])
 def test_clean_lines(line, clean):
     assert is_clean(line, 80) is clean
     assert _all_clean(line + b"\n", 80) is clean
+
+
+def test_wrapping_lines_are_runs_of_their_rows():
+    long = b"y" * 170 + b"\r"
+    assert is_wrapping(long, 80) and not is_wrapping(b"\xc3\xa9" * 90 + b"\r", 80)
+    assert rows_of(long, 80) == [b"y" * 80 + b"\r", b"y" * 80 + b"\r", b"y" * 10 + b"\r"]
+    data = b"tail\r\n" + b"ok\r\n" * 5 + long + b"\n" + b"ok\r\n" * 5 + b"tab\tx\r\n"
+    pieces = plan(data, 80, 8)
+    assert pieces[1] == (6, [b"ok\r"] * 5 + rows_of(long, 80) + [b"ok\r"] * 5)
 
 
 def test_plan_keeps_the_first_line_and_odd_lines_out_of_runs():
@@ -122,3 +133,10 @@ def test_plan_keeps_the_first_line_and_odd_lines_out_of_runs():
     assert pieces[1] == (19, [b"ok\r"] * 10)
     assert b"".join(p if isinstance(p, bytes) else b"\n".join(p) + b"\n"
                     for _, p in pieces) == data
+
+
+def test_a_big_write_is_never_split_inside_a_character():
+    e = VTermEmulator(3, 100, scrollback=0)
+    e.feed(b"a" + "é".encode() * 32800)     # > 64 KiB: split where a 2-byte char is, on screen
+    text = "".join("".join(run.text for run in e.line(row)) for row in range(3))
+    assert set(text.rstrip()) == {"é"}, text           # no U+FFFD from a split character
