@@ -116,6 +116,7 @@ def _declare(lib: ctypes.PyDLL) -> None:
         "vterm_screen_get_cell": (c_int, [scr, Pos, POINTER(ScreenCell)]),
         "vterm_screen_get_text": (c_size_t, [scr, c_char_p, c_size_t, Rect]),
         "vterm_screen_get_attrs_extent": (c_int, [scr, POINTER(Rect), Pos, c_int]),
+        "vterm_screen_is_eol": (c_int, [scr, Pos]),
         "vterm_screen_convert_color_to_rgb": (None, [scr, POINTER(Color)]),
         "vterm_state_get_cursorpos": (None, [st, POINTER(Pos)]),
         "vterm_state_get_default_colors": (None, [st, POINTER(Color), POINTER(Color)]),

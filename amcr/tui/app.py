@@ -11,6 +11,7 @@ import asyncio
 import math
 
 from prompt_toolkit.application import Application
+from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.layout import HSplit, Layout, VSplit, Window
@@ -215,7 +216,8 @@ def key_bindings(mux: Multiplexer) -> KeyBindings:
     kb = KeyBindings()
     prefix = commands.parse_key(mux.config.prefix)
 
-    @kb.add(Keys.Any)
+    # save_before: no undo snapshot of a (dummy) buffer before every key.
+    @kb.add(Keys.Any, save_before=lambda _event: False)
     def _any(event: KeyPressEvent) -> object:
         """Every key: the prompt, the prefix command, or the active container.
 
@@ -244,7 +246,7 @@ def key_bindings(mux: Multiplexer) -> KeyBindings:
             mux.invalidate()
         return NotImplemented
 
-    @kb.add(Keys.BracketedPaste)
+    @kb.add(Keys.BracketedPaste, save_before=lambda _event: False)
     def _paste(event: KeyPressEvent) -> object:
         if mux.prompt is not None:
             mux.prompt.text += event.data
@@ -283,14 +285,34 @@ def tab_bar_text(mux: Multiplexer) -> str:
     return "".join(fragment[1] for fragment in tab_bar(mux))
 
 
+class MuxApplication(Application[int]):
+    """prompt_toolkit's Application, without a throwaway Buffer per key.
+
+    With no text buffer focused (amcr has none), ``current_buffer`` builds a
+    new dummy Buffer on every access, and the key processor asks for it after
+    every key: about 0.1 ms of a keystroke's echo. One dummy does.
+    """
+
+    _dummy: Buffer | None = None
+
+    @property
+    def current_buffer(self) -> Buffer:
+        found = self.layout.current_buffer
+        if found is not None:
+            return found
+        if self._dummy is None:
+            self._dummy = Buffer(name="dummy-buffer", read_only=True)
+        return self._dummy
+
+
 async def main(config: Config, names: list[str]) -> int:
     mux = Multiplexer(config)
     for name in names:
         mux.add(name)
     # No size polling: SIGWINCH says when the size changes (the poll wakes the loop twice a second).
-    app: Application[int] = Application(layout=layout(mux), key_bindings=key_bindings(mux),
-                                        style=STYLE, full_screen=True, mouse_support=True,
-                                        terminal_size_polling_interval=None)
+    app = MuxApplication(layout=layout(mux), key_bindings=key_bindings(mux), style=STYLE,
+                         full_screen=True, mouse_support=True,
+                         terminal_size_polling_interval=None)
     mux.app = app
     app.renderer = PaneRenderer(app, mux.painter, lambda: cursor_spot(mux))
     mux.pacer = FramePacer(app, lambda: mux.panes)

@@ -255,6 +255,7 @@ class Painter:
         self.writer = RowWriter(depth)
         self._shown: dict[tuple[int, int], tuple[Run, ...]] = {}   # (y, x) -> runs written
         self._layout: list[tuple[int, int, int, int, int]] = []
+        self._complete: set[Region] = set()      # regions painted whole since the last erase
 
     def set_depth(self, depth: ColorDepth) -> None:
         if depth != self.writer.depth:
@@ -270,15 +271,28 @@ class Painter:
     def forget(self) -> None:
         """The screen was erased: everything must be written again."""
         self._shown.clear()
+        self._complete.clear()
 
     def paint(self) -> str:
-        """Escapes that bring every region up to date (empty when nothing changed)."""
+        """Escapes that bring every region up to date (empty when nothing changed).
+
+        A region painted whole before only looks at the rows its emulator
+        says changed since (``take_dirty``); a changed row whose runs are the
+        ones already written (an erase of blank rows) is still skipped.
+        """
         out = []
         shown = self._shown
         row_of = self.writer.row
-        for pane, x, y, _width, height in self.regions:
+        for region in self.regions:
+            pane, x, y, _width, height = region
             emu = pane.emulator
-            for row in range(min(height, emu.rows)):
+            dirty = emu.take_dirty()
+            rows: object = range(min(height, emu.rows))
+            if region in self._complete:
+                rows = sorted(r for r in dirty if r < height)
+            else:
+                self._complete.add(region)
+            for row in rows:                               # type: ignore[attr-defined]
                 runs = emu.line(row)
                 key = (y + row, x)
                 if shown.get(key) is not runs:

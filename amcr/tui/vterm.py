@@ -87,6 +87,7 @@ class VTermEmulator(FastScroll):
         self._pending = bytearray()                     # filtered, not yet parsed
         self._pending_ground = True                     # parser state before it
         self._styles: dict[bytes, Style] = {}        # raw attrs+colours -> style
+        self._blanks: dict[Style, tuple[Run, ...]] = {}   # style -> an empty row (this width)
         self._interned: dict[Style, Style] = {DEFAULT_STYLE: DEFAULT_STYLE}
         self._tracker = ModeTracker()
         self._title_parts: list[bytes] = []
@@ -151,6 +152,7 @@ class VTermEmulator(FastScroll):
         self._lib.vterm_screen_flush_damage(self._screen)
         self._lines = [None] * rows
         self._dirty = set(range(rows))
+        self._blanks.clear()
         self._text = ctypes.create_string_buffer(cols * 4 * lv.MAX_CHARS_PER_CELL)
         self._generation += 1
 
@@ -289,6 +291,11 @@ class VTermEmulator(FastScroll):
     def _read_line(self, row: int) -> tuple[Run, ...]:
         lib, screen, rect, pos = self._lib, self._screen, self._rect, self._pos
         cols, runs, col = self._cols, [], 0
+        pos.row, pos.col = row, 0
+        if lib.vterm_screen_is_eol(screen, pos):
+            blank = self._blank_line(row)
+            if blank is not None:
+                return blank
         while col < cols:
             chars, _width, style = self._decode(self._raw_cell(row, col))
             if chars and chars[0] == _cells.CONTINUATION:   # right half of a wide character
@@ -308,6 +315,28 @@ class VTermEmulator(FastScroll):
                                 style))
             col = end
         return _cells.merge(runs)
+
+    def _blank_line(self, row: int) -> tuple[Run, ...] | None:
+        """An empty row in one style: the same tuple every time for that style.
+
+        Shells erase everything below the cursor on each edit (busybox's
+        line editing sends ``CSI J`` for a backspace), and libvterm reports
+        every erased row as damaged. Decoding those rows again cost most of a
+        keystroke's echo; returning the same value also tells the painter
+        (which compares by identity) that there is nothing to redraw.
+        """
+        rect, pos = self._rect, self._pos
+        rect.start_col, rect.end_col = 0, -1
+        pos.row, pos.col = row, 0
+        self._lib.vterm_screen_get_attrs_extent(self._screen, byref(rect), pos,
+                                                lv.ATTRS_ALL_MASK)
+        if rect.end_col + self._extent_fix < self._cols:
+            return None                             # styles change along the row
+        style = self._decode(self._raw_cell(row, 0))[2]
+        blank = self._blanks.get(style)
+        if blank is None:
+            blank = self._blanks[style] = (Run(" " * self._cols, style),)
+        return blank
 
     def _probe_extent(self) -> int:
         """libvterm 0.1 reports the end of an attribute extent inclusively, later
