@@ -284,7 +284,7 @@ class Painter:
         shown = self._shown
         row_of = self.writer.row
         for region in self.regions:
-            pane, x, y, _width, height = region
+            pane, x, y, width, height = region
             emu = pane.emulator
             dirty = emu.take_dirty()
             rows: object = range(min(height, emu.rows))
@@ -298,6 +298,10 @@ class Painter:
                 if shown.get(key) is not runs:
                     shown[key] = runs
                     out.append(f"\x1b[{y + row + 1};{x + 1}H")
+                    if not all(text.isascii() for text, _style in runs):
+                        # The host may count a character's columns unlike libvterm:
+                        # blank the row first, so nothing old survives at its end.
+                        out.append(f"\x1b[0m\x1b[{width}X")
                     out.append(row_of(runs))
         if out:
             out.append("\x1b[0m")

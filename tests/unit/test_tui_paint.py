@@ -117,3 +117,12 @@ def test_mouse_goes_to_a_program_that_asked_for_it() -> None:
     click(MouseEventType.MOUSE_DOWN)
     click(MouseEventType.MOUSE_UP)
     assert pane.sent == [b"\x1b[<0;4;2M", b"\x1b[<0;4;2m"]         # pane-relative, 1-based
+
+
+def test_a_row_with_wide_characters_is_blanked_before_it_is_written() -> None:
+    pane, painter = FakePane(), Painter()
+    _place(painter, pane, 0, 0, 20, 5)
+    painter.paint()
+    pane.emulator.feed("日本 ok".encode())
+    out = painter.paint()
+    assert out.startswith("\x1b[1;1H\x1b[0m\x1b[20X") and "日本 ok" in out
