@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer
@@ -27,6 +28,7 @@ from amcr.tui.hoststats import HostStats, human, sparkline
 from amcr.tui.keys import encode_key, encode_paste
 from amcr.tui.pane import Pane
 from amcr.tui.pacer import FramePacer
+from amcr.tui.passthrough import TypingInput
 from amcr.tui.paint import CursorSpot, Painter, PaneRenderer, TerminalWindow
 
 STYLE = Style.from_dict({
@@ -79,6 +81,16 @@ class Multiplexer:
         prompt = (self.prompt.label, self.prompt.text) if self.prompt else None
         return (self.active, self.view, self.broadcast, self.prefix_pending, prompt,
                 self.message, len(self.panes))
+
+    def typed(self, text: str) -> bool:
+        """Plain text from the keyboard (see passthrough.py): the active
+        container's (or every one's, broadcasting), unless the multiplexer
+        itself is waiting for keys."""
+        if (self.prompt is not None or self.prefix_pending or not self.panes
+                or self.view not in ("single", "tiled")):
+            return False
+        _send(self, text.encode("utf-8"))
+        return True
 
     def add(self, name: str) -> Pane:
         pane = Pane(self.config.spec(name), self.invalidate, self.output_arrived)
@@ -310,8 +322,10 @@ async def main(config: Config, names: list[str]) -> int:
     for name in names:
         mux.add(name)
     # No size polling: SIGWINCH says when the size changes (the poll wakes the loop twice a second).
+    keyboard = TypingInput(sys.stdin)
+    keyboard.typed = mux.typed
     app = MuxApplication(layout=layout(mux), key_bindings=key_bindings(mux), style=STYLE,
-                         full_screen=True, mouse_support=True,
+                         full_screen=True, mouse_support=True, input=keyboard,
                          terminal_size_polling_interval=None)
     mux.app = app
     app.renderer = PaneRenderer(app, mux.painter, lambda: cursor_spot(mux))

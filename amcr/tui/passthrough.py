@@ -1,0 +1,49 @@
+"""Typed text straight to the active container, past prompt_toolkit's key machinery.
+
+Why: a keystroke for a container went through prompt_toolkit's parser, key
+processor and binding lookup (merging every registry's bindings, looking for
+the focused control's), only for ``encode_key`` to give back the same byte.
+That was a large part of a keystroke's echo latency. Text that means the same
+to every program whatever its modes (printable characters, Enter, Tab) is
+sent as read, when nothing in the multiplexer wants keys (no prompt, no
+pending prefix, a terminal on screen). Everything else (escape sequences,
+control keys, the prefix, pastes) takes prompt_toolkit's way as before.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from prompt_toolkit.input.vt100 import Vt100Input
+from prompt_toolkit.key_binding import KeyPress
+
+# Printable text, CR and TAB; no C0/C1 controls, no DEL, no lone surrogates
+# (bytes the reader could not decode).
+PLAIN = re.compile("[\t\r\x20-\x7e\xa0-\ud7ff\ue000-\U0010ffff]+")
+
+
+class TypingInput(Vt100Input):
+    """prompt_toolkit's terminal input, offering plain text to ``typed`` first.
+
+    ``typed(text)`` returns True when it took the text. Only whole reads are
+    offered, and only when prompt_toolkit's parser holds nothing: after a read
+    with an escape in it, until prompt_toolkit flushes (a lone ESC waits for
+    what follows), text goes to the parser so the order of keys is kept.
+    """
+
+    typed: Callable[[str], bool] | None = None
+    _parser_may_hold = False
+
+    def read_keys(self) -> list[KeyPress]:
+        data = self.stdin_reader.read()
+        if (self.typed is not None and not self._parser_may_hold and not self._buffer
+                and PLAIN.fullmatch(data) and self.typed(data)):
+            return []
+        self._parser_may_hold = "\x1b" in data
+        self.vt100_parser.feed(data)
+        result, self._buffer = self._buffer, []
+        return result
+
+    def flush_keys(self) -> list[KeyPress]:
+        self._parser_may_hold = False
+        return super().flush_keys()

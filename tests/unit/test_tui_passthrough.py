@@ -1,0 +1,62 @@
+"""Plain typing goes straight to the multiplexer; anything else through prompt_toolkit.
+A real PTY is the keyboard."""
+from __future__ import annotations
+
+import os
+import pty
+import time
+from collections.abc import Iterator
+
+import pytest
+from prompt_toolkit.keys import Keys
+
+from amcr.tui.passthrough import TypingInput
+
+
+@pytest.fixture
+def keyboard() -> Iterator[tuple[TypingInput, int, list[str]]]:
+    master, slave = pty.openpty()
+    stdin = open(slave, "r", closefd=True)      # noqa: SIM115 (closed below)
+    typed: list[str] = []
+    inp = TypingInput(stdin)
+    inp.typed = lambda text: typed.append(text) or True
+    try:
+        with inp.raw_mode():
+            yield inp, master, typed
+    finally:
+        stdin.close()
+        os.close(master)
+
+
+def _type(master: int, data: bytes) -> None:
+    os.write(master, data)
+    time.sleep(0.05)                            # one read gets it all
+
+
+def test_plain_text_is_offered_whole_and_keys_are_parsed(keyboard) -> None:
+    inp, master, typed = keyboard
+    _type(master, "héllo\r".encode())
+    assert inp.read_keys() == [] and typed == ["héllo\r"]
+    _type(master, b"\x1b[A")                    # an arrow: prompt_toolkit's
+    assert [k.key for k in inp.read_keys()] == [Keys.Up]
+    _type(master, b"\x02")                      # a control key (the prefix): too
+    assert [k.key for k in inp.read_keys()] == [Keys.ControlB]
+    assert typed == ["héllo\r"]
+
+
+def test_after_an_escape_text_waits_for_the_parser_until_it_flushes(keyboard) -> None:
+    inp, master, typed = keyboard
+    _type(master, b"\x1b")                      # a lone ESC: the parser holds it
+    assert inp.read_keys() == []
+    _type(master, b"x")                         # so x must come after it, via the parser
+    keys = inp.read_keys() + inp.flush_keys()
+    assert typed == [] and [k.key for k in keys][-1] == "x"
+    _type(master, b"y")                         # flushed: plain text is offered again
+    assert inp.read_keys() == [] and typed == ["y"]
+
+
+def test_text_the_multiplexer_declines_goes_to_the_parser(keyboard) -> None:
+    inp, master, typed = keyboard
+    inp.typed = lambda text: False              # a prompt is open, say
+    _type(master, b"ab")
+    assert [k.key for k in inp.read_keys()] == ["a", "b"]
