@@ -250,6 +250,24 @@ class Container:
                     raise StateError(f"container {self.name or self.id} closed its input") \
                         from exc
 
+    def write_nowait(self, data: bytes) -> int:
+        """Write what the input takes right now; how many bytes that was.
+
+        For keystrokes: awaiting :meth:`write` costs a turn of the event loop
+        before the byte leaves, which is part of the echo's latency. Returns 0
+        while a :meth:`write` is under way (its bytes go first), when the input
+        is full, or when there is no open input; the caller then queues the
+        rest for :meth:`write`, which also reports the errors.
+        """
+        fd = self._input
+        if (fd is None or self.state is not State.RUNNING or self._write_lock.locked()
+                or not data):
+            return 0
+        try:
+            return os.write(fd, data)
+        except OSError:           # EAGAIN: full; EPIPE/EIO: write() will say so
+            return 0
+
     async def _writable(self, fd: int) -> None:
         self._write_waiter = fut = self._loop.create_future()
         self._loop.add_writer(fd, _wake, fut)

@@ -136,8 +136,13 @@ class Pane:
         self.output_arrived()
 
     def send(self, data: bytes) -> None:
-        """Queue bytes for the container's terminal, in order."""
-        if self.running and data:
+        """Bytes for the container's terminal, in order: written at once when
+        nothing is queued before them (a keystroke), else queued."""
+        if not (self.running and data):
+            return
+        if self._writes.empty() and self.container is not None:
+            data = data[self.container.write_nowait(data):]
+        if data:
             self._writes.put_nowait(data)
 
     async def _write_loop(self, c: Container) -> None:

@@ -157,3 +157,14 @@ async def test_names_are_unique_in_a_runtime(rt: amcr.Runtime) -> None:
     async with await rt.start(["sleep", "100"], name="same"):
         with pytest.raises(amcr.SpecError, match="already exists"):
             await rt.start(["true"], name="same")
+
+
+async def test_write_nowait_writes_what_fits_now_and_nothing_after_exit(rt: amcr.Runtime) -> None:
+    async with await rt.start(["sh"], tty=True, image="host") as shell:
+        out = shell.output()
+        await out.read_until(b"# ")
+        assert shell.write_nowait(b"echo h''i\n") == 10
+        assert (await out.read_until(b"# ")).endswith(b"hi\r\n# ")
+        shell.write_nowait(b"exit 3\n")
+        assert await shell.wait() == 3
+        assert shell.write_nowait(b"x") == 0
