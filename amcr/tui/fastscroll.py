@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from itertools import accumulate
+from itertools import accumulate, compress
 
 from amcr.tui.sanitize import ends_in_ground
 
@@ -85,10 +85,11 @@ def rows_of(line: bytes, cols: int) -> list[bytes]:
     return [text[i:i + cols] + b"\r" for i in range(0, len(text), cols)]
 
 
-def _all_clean(body: bytes, cols: int, lines: list[bytes] | None = None) -> bool:
+def _all_clean(body: bytes, cols: int, lines: list[bytes] | None = None, *,
+               lengths: bool = True) -> bool:
     """Whether every line of ``body`` (whole lines, LF-terminated; ``lines``
     is ``body`` split, if the caller has it) is clean, using only whole-buffer
-    operations."""
+    operations; with ``lengths=False``, clean but for being too long."""
     if b"\x1b" in body:
         if _DIRTY_PEN.search(body):
             return False
@@ -99,7 +100,7 @@ def _all_clean(body: bytes, cols: int, lines: list[bytes] | None = None) -> bool
     # Only line feeds are left, and every one of them had its CR right before it.
     if controls != b"\n" * len(controls) or len(body) - len(lf_only) != len(controls):
         return False
-    return max(map(len, lines if lines is not None else body.split(b"\n"))) <= cols + 1
+    return not lengths or max(map(len, lines if lines is not None else body.split(b"\n"))) <= cols + 1
 
 
 def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list[bytes]]]:
@@ -114,11 +115,11 @@ def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list
     lines = data[first:last - 1].split(b"\n") if last > first else []
     if len(lines) < min_lines:
         return [(0, data)]
-    clean, wrapping = _classify(lines, cols)
+    odd, wrapping = _classify(lines, cols)
     lengths = list(accumulate(map(len, lines), initial=0))   # line i starts at
     pieces: list[tuple[int, bytes | list[bytes]]] = []        # first + lengths[i] + i
     raw_start, after_bad = 0, 0
-    for bad in [*(i for i, ok in enumerate(clean) if not ok), len(lines)]:
+    for bad in [*odd, len(lines)]:
         if bad - after_bad >= min_lines:          # clean lines after_bad..bad-1: a run
             run_start = first + lengths[after_bad] + after_bad
             if run_start > raw_start:
@@ -131,39 +132,58 @@ def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list
     return pieces
 
 
-def _classify(lines: list[bytes], cols: int, group: int = 128) -> tuple[list[bool], list[int]]:
-    """Whether each line may be in a run (clean or wrapping), and the indexes of
-    the wrapping ones, in order. Checked a group at a time at C speed; a group
-    that fails is halved until the odd lines are found, so one long line in a
-    flood costs a few more whole-group checks, not a check per line."""
-    ok = [True] * len(lines)
+def _long_lines(lines: list[bytes], cols: int) -> list[int]:
+    """Indexes of the lines longer than a clean line may be, in bytes (escapes
+    may still bring one under): compress/map at C speed, no Python per line."""
+    return list(compress(range(len(lines)), map((cols + 1).__lt__, map(len, lines))))
+
+
+def _classify(lines: list[bytes], cols: int,
+              group: int = 128) -> tuple[list[int], list[int]]:
+    """The lines that may not be in a run, and the wrapping ones that may, in order.
+
+    Checked a group at a time at C speed. Long lines are found beforehand in
+    one scan (``_long_lines``), so a group that is clean but for them is
+    settled by looking at those alone; a group that fails otherwise is halved
+    until the odd lines are found, so an odd line in a flood costs a few more
+    whole-group checks, not a check per line.
+    """
+    odd: list[int] = []
     wrapping: list[int] = []
 
-    def check(start: int, end: int) -> None:
-        chunk = lines[start:end]
-        if _all_clean(b"\n".join(chunk) + b"\n", cols, chunk):
+    def one(i: int) -> None:
+        if is_clean(lines[i], cols):
             return
-        if end - start > 4:
-            middle = (start + end) // 2
-            check(start, middle)
-            check(middle, end)
-            return
-        for i in range(start, end):
-            if is_clean(lines[i], cols):
-                continue
-            if is_wrapping(lines[i], cols):
-                wrapping.append(i)
-            else:
-                ok[i] = False
+        (wrapping if is_wrapping(lines[i], cols) else odd).append(i)
 
+    def check(start: int, end: int, longs: list[int]) -> None:
+        chunk = lines[start:end]
+        if _all_clean(b"\n".join(chunk) + b"\n", cols, chunk, lengths=False):
+            for i in longs:
+                one(i)
+        elif end - start > 4:
+            middle = (start + end) // 2
+            cut = bisect_left(longs, middle)
+            check(start, middle, longs[:cut])
+            check(middle, end, longs[cut:])
+        else:
+            for i in range(start, end):
+                one(i)
+
+    long = _long_lines(lines, cols)
     for start in range(0, len(lines), group):
-        check(start, min(start + group, len(lines)))
-    # Its rows equal the wrapped line only from column 0, which is where a
+        end = min(start + group, len(lines))
+        check(start, end, long[bisect_left(long, start):bisect_left(long, end)])
+    # A wrapping line's rows equal it only from column 0, which is where a
     # line after a clean (CR-ended) one starts; after any other, who knows.
+    bad = set(odd)
+    kept = []
     for i in wrapping:
-        if i == 0 or not ok[i - 1]:
-            ok[i] = False
-    return ok, [i for i in wrapping if ok[i]]
+        if i == 0 or i - 1 in bad:
+            bad.add(i)
+        else:
+            kept.append(i)
+    return sorted(bad), kept
 
 
 class Rows(list):  # type: ignore[type-arg]
