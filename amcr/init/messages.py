@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 UNSHARED = b"unshared"   # child 1 -> parent: please write my ID map
 MAPPED = b"mapped"       # parent -> child 1: the map is written
 PID = b"pid"             # child 1 -> parent: host PID of the container's PID 1
+FORKED = b"forked"       # child 1 -> parent, first, when the spawner forked it: its host PID
 GO = b"go"               # parent -> child 2: you are now my child; finish and exec
 READY = b"ready"         # child 2 -> parent: set up; how root was switched; PTY master
 
@@ -35,12 +36,12 @@ def expect(sock: Sock, tag: bytes) -> bytes | None:
     return payload
 
 
-def send_pid(sock: Sock, pid: int) -> None:
-    send(sock, PID, struct.pack("=i", pid))
+def send_pid(sock: Sock, pid: int, tag: bytes = PID) -> None:
+    send(sock, tag, struct.pack("=i", pid))
 
 
 def pid_of(payload: bytes) -> int:
-    """The host PID a PID message carries (see :func:`send_pid`)."""
+    """The host PID a PID or FORKED message carries (see :func:`send_pid`)."""
     return struct.unpack("=i", payload[:4])[0]
 
 

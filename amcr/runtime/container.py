@@ -31,6 +31,7 @@ from amcr.runtime.prepare import Prepared, prepare, release
 from amcr.runtime.sharedns import SharedUserns
 from amcr.runtime.spawn import Spawned, exit_code, kill_and_reap
 from amcr.runtime.streams import Sink, Source, Subscription
+from amcr.runtime.zygote import Zygote
 from amcr.spec import ContainerSpec
 
 
@@ -45,7 +46,7 @@ class Container:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, spec: ContainerSpec, *, stdin: bool,
                  grace: float, child_setup: Callable[[], None] | None = None,
-                 userns: SharedUserns | None = None,
+                 userns: SharedUserns | None = None, zygote: Zygote | None = None,
                  before_start: Callable[[Container], Awaitable[None]] | None = None,
                  on_exit: Callable[[Container], None] | None = None,
                  on_close: Callable[[Container], None] | None = None) -> None:
@@ -64,6 +65,7 @@ class Container:
         self._want_stdin = stdin or spec.tty
         self._child_setup = child_setup
         self._userns = userns                   # the runtime's shared user namespace
+        self._zygote = zygote                   # the runtime's spawner: it forks child 1
         self._before_start = before_start       # the runtime's concurrency slot
         self._on_exit = on_exit
         self._on_close = on_close
@@ -107,7 +109,8 @@ class Container:
             self.started_at = self._loop.time()
             cfg = self._prepare()
             self._proc = await aspawn(cfg, self._loop, self._child_setup,
-                                      self._userns.write_map if self._userns else None)
+                                      self._userns.write_map if self._userns else None,
+                                      self._zygote, self._userns.fd if self._userns else None)
         except BaseException:
             self.close_now()
             raise

@@ -21,7 +21,7 @@ from typing import Any
 
 from amcr import gc
 from amcr.errors import SpecError
-from amcr.runtime import sharedns, stats
+from amcr.runtime import sharedns, stats, zygote
 from amcr.runtime.container import Container, State
 from amcr.runtime.options import build_spec
 from amcr.runtime.prepare import _mapping
@@ -57,6 +57,7 @@ class Runtime:
         self._closed = False
         self._userns: sharedns.SharedUserns | None = None
         self._child_setup: Callable[[], None] | None = None
+        self._zygote: zygote.Zygote | None = None
 
     # -- lifetime -----------------------------------------------------------------
     async def __aenter__(self) -> Runtime:
@@ -77,7 +78,9 @@ class Runtime:
             if self._gc:
                 gc.collect_once()
             self._userns = sharedns.get(_mapping())
-            self._child_setup = _child_setup_for(self._userns)
+            self._zygote = zygote.get(_nofile or resource.getrlimit(resource.RLIMIT_NOFILE))
+            if self._zygote is None:    # we fork child 1 ourselves
+                self._child_setup = _child_setup_for(self._userns)
         return self._loop
 
     async def close(self) -> None:
@@ -108,7 +111,7 @@ class Runtime:
             raise SpecError(f"a container named {spec.name!r} already exists in this runtime",
                             hint="pick another name, or close the other one first")
         c = Container(loop, spec, stdin=stdin, grace=self.grace, child_setup=self._child_setup,
-                      userns=self._userns, before_start=self._acquire,
+                      userns=self._userns, zygote=self._zygote, before_start=self._acquire,
                       on_exit=self._release_slot, on_close=self._forget)
         self._live.add(c)
         if spec.name is not None:

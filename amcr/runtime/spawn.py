@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-from _signal import (NSIG, SIG_DFL, SIG_IGN, SIG_SETMASK, getsignal, pthread_sigmask,
-                     signal)
 from gc import disable as gc_disable
 
 from amcr.errors import AmcrError, KernelError
@@ -27,12 +25,14 @@ from amcr.init.config import InitConfig
 from amcr.kernel import namespaces, prctl_min, unixsock, userns
 from amcr.kernel.libc import libc
 from amcr.kernel.pidfd import pidfd_open, pidfd_send_signal
-from amcr.kernel.signals import SIGKILL, set_wakeup_fd
+from amcr.kernel.signals import SIGKILL, default_dispositions, set_wakeup_fd
 from amcr.runtime import failure, idmap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
+
+    from amcr.runtime.zygote import Zygote
 
     Op = tuple[int, int]                          # (READ, fd) or (REAP, pid)
     Waits = Generator[Op, "int | None", None]     # a step of the protocol
@@ -119,13 +119,16 @@ def drive(gen: Generator[Op, int | None, object], value: int | None = None) -> o
 
 
 def protocol(cfg: InitConfig, child_setup: Callable[[], None] | None = None,
-             write_map: Callable[[int, userns.IdMapping], Waits] | None = None) -> Protocol:
+             write_map: Callable[[int, userns.IdMapping], Waits] | None = None,
+             zygote: Zygote | None = None, userns_fd: int | None = None) -> Protocol:
     """The parent's side of the start-up, as a generator of waits (see the module doc).
 
     Takes ownership of ``cfg.stdio`` (the child's pipe ends): they are closed
     here right after fork, so no later fork inherits them. ``child_setup`` runs
     in child 1 first thing; ``write_map`` replaces the ID-map step (the
-    runtime's shared user namespace, :mod:`amcr.runtime.sharedns`).
+    runtime's shared user namespace, :mod:`amcr.runtime.sharedns`). With a
+    ``zygote``, the spawner process forks child 1 as our child (the runtime
+    never forks), and child 1 joins the user namespace ``userns_fd`` first.
     """
     try:
         sock, child_sock = unixsock.pair()
@@ -137,7 +140,11 @@ def protocol(cfg: InitConfig, child_setup: Callable[[], None] | None = None,
     sys.stderr.flush()
     _hold_subreaper()
     try:
-        pid1 = os.fork()
+        if zygote is not None:
+            zygote.fork(cfg, child_sock, err_w, userns_fd)
+            pid1 = -1         # not known yet: child 1 sends it first (FORKED)
+        else:
+            pid1 = os.fork()
     except BaseException:
         _release_subreaper()
         for fd in (err_r, err_w):
@@ -151,8 +158,10 @@ def protocol(cfg: InitConfig, child_setup: Callable[[], None] | None = None,
     child_sock.close()
     os.close(err_w)
     _close_stdio(cfg)
-    kids = _Children(pid1)
+    kids = _Children(max(pid1, 0))
     try:
+        if pid1 < 0:
+            yield from _forked(cfg, sock, err_r, kids)
         return (yield from _talk(cfg, sock, err_r, kids, write_map or idmap.write_map))
     except GeneratorExit:
         drive(_abort(sock, kids))     # closed by its owner: no more yields allowed
@@ -182,7 +191,7 @@ def _child_1(cfg: InitConfig, sock: unixsock.Sock, child_sock: unixsock.Sock, er
             set_wakeup_fd(-1)
         except ValueError:
             pass   # forked from a thread other than the main one: no wakeup fd here
-        _default_signals()
+        default_dispositions()
         if child_setup is not None:
             child_setup()
     except BaseException as exc:  # noqa: BLE001 - report, never return into the parent's code
@@ -192,28 +201,27 @@ def _child_1(cfg: InitConfig, sock: unixsock.Sock, child_sock: unixsock.Sock, er
     os._exit(125)   # not reached: never return into the parent's code in a child
 
 
-def _default_signals() -> None:
-    """Dispositions a container must not inherit from us: nothing ignored, nothing blocked.
-
-    Ignored signals survive execve. Python ignores SIGPIPE and SIGXFSZ, and a
-    shell's background job ignores SIGINT and SIGQUIT: inherited, ``yes | head``
-    would never end inside. (Handlers are reset by execve itself.)
-    """
-    for signum in range(1, NSIG):
-        try:
-            if getsignal(signum) == SIG_IGN:
-                signal(signum, SIG_DFL)
-        except (OSError, ValueError):
-            pass    # SIGKILL, SIGSTOP, numbers the C library keeps for itself
-    pthread_sigmask(SIG_SETMASK, ())
-
-
 def _close_stdio(cfg: InitConfig) -> None:
     for fd in cfg.stdio or ():
         try:
             os.close(fd)
         except OSError:
             pass
+
+
+def _forked(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children) -> Waits:
+    """The spawner forked child 1 for us: learn its PID (its first message)."""
+    yield READ, sock.fileno()
+    tag, payload = _receive(sock, kids)
+    if tag == messages.FORKED:
+        kids.pid1 = messages.pid_of(payload)
+        return
+    if tag:
+        raise KernelError(f"container setup failed: protocol error: unexpected {tag!r}")
+    kids.child_1_reaped()     # EOF: there is no child 1 (the spawner could not fork, or died)
+    yield from failure.raise_reported(err_r, cfg)
+    raise AmcrError("container setup failed: the runtime's spawner process died",
+                    hint="retry with a new amcr.Runtime")
 
 
 def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children,
@@ -317,6 +325,8 @@ def _abort(sock: unixsock.Sock, kids: _Children) -> Waits:
         if not msg:
             break
         tag, _, payload = msg.partition(b"\0")
+        if tag == messages.FORKED and not kids.pid1 and len(payload) == 4:
+            kids.pid1 = messages.pid_of(payload)
         if tag == messages.PID and not kids.pid and len(payload) == 4:
             kids.pid = messages.pid_of(payload)
             _kill(kids)
