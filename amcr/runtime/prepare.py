@@ -41,8 +41,9 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
     decided, backend = _limits_plan(spec)
     confined = confinement(spec, decided.rlimit_as)   # a bad profile leaves nothing behind
     cid = container_id or layers.new_id()
+    in_memory = not spec.read_only and not spec.keep   # a kept layer must be on disk
     layer = (layers.merged_only(cid) if spec.read_only
-             else layers.create(cid, spec.effective_hostname))
+             else layers.create(cid))
     lease = None
     try:
         if backend is not None:
@@ -57,7 +58,8 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
             work=None if spec.read_only else layer.work,
             mounts=spec.mounts, mapping=_mapping(), tty=spec.tty, winsize=spec.winsize,
             pivot_root=spec.pivot_root, stdio=stdio,
-            cgroup_fds=tuple(lease.fds) if lease else (), volatile=not spec.keep, **confined)
+            cgroup_fds=tuple(lease.fds) if lease else (), volatile=not spec.keep,
+            layer_in_memory=in_memory, **confined)
     except BaseException:
         if lease is not None:
             lease.finish()
