@@ -14,7 +14,7 @@ set -euo pipefail
 
 MODE="${1:-shell}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PACKAGES=(python3 python3-venv python3-dev gcc libcap-dev libseccomp2 busybox-static uidmap
+PACKAGES=(python3 python3-venv python3-dev gcc libseccomp2 busybox-static uidmap
           tmux libvterm0 bubblewrap runc)
 TEST_USER=amcrtest
 SOLO_USER=amcrsolo
