@@ -37,6 +37,6 @@ class InitConfig(Record):
     cap_top: int                     # highest capability number this kernel knows
     seccomp: tuple[bytes, ...]       # BPF programs to load last; () = unconfined
     rlimits: tuple[tuple[int, int, int], ...]   # (resource, soft, hard)
-    cgroup_fds: tuple[int, ...]      # cgroup.procs files child 1 writes itself into
+    cgroup_fds: tuple[int, ...]      # cgroup.procs files PID 1 writes itself into
     volatile: bool                   # the layer dies with the container: skip overlay's syncs
     layer_in_memory: bool            # PID 1 makes upper, work, merged in a tmpfs of its own

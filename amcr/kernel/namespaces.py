@@ -31,6 +31,10 @@ ALL_NAMESPACES = 0
 for _name, _flag in ORDERED_NAMESPACES:
     ALL_NAMESPACES |= _flag
 
+#: what PID 1 is cloned into (amcr.kernel.clone); it unshares the cgroup
+#: namespace itself, once it has joined its cgroup, so that cgroup is the root.
+AT_CLONE = ALL_NAMESPACES & ~CLONE_NEWCGROUP
+
 
 def unshare(flags: int) -> None:
     """Move the calling process into new namespaces (PID: only its future children)."""

@@ -6,7 +6,6 @@ from amcr.kernel.libc import check, libc
 from amcr.kernel.signals import SIGKILL
 
 PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
 
@@ -16,7 +15,3 @@ def set_no_new_privs() -> None:
 
 def set_pdeathsig_kill() -> None:
     check(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-
-
-def set_child_subreaper() -> None:
-    check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(CHILD_SUBREAPER)")

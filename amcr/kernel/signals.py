@@ -15,7 +15,7 @@ __all__ = ["SIGHUP", "SIGINT", "SIGKILL", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGU
 
 
 def default_dispositions() -> None:
-    """In a container's child 1: nothing ignored, nothing blocked.
+    """In a container's PID 1, first thing: nothing ignored, nothing blocked.
 
     Ignored signals survive execve. Python ignores SIGPIPE and SIGXFSZ, and a
     shell's background job ignores SIGINT and SIGQUIT: inherited, ``yes | head``

@@ -2,10 +2,9 @@
 
 The protocol's waits become ``loop.add_reader`` on the socket, the exec-error
 pipe and the ID-map helpers' stderr, and pidfds for the processes it reaps: the
-loop keeps serving other containers while this one sets itself up. The fork
-happens in the runtime's spawner (:mod:`amcr.runtime.zygote`), or, when there
-is none, here on the loop's thread (the loop never runs Python code in the
-child: child 1 goes straight into :mod:`amcr.init`).
+loop keeps serving other containers while this one sets itself up. The clone
+happens in the runtime's spawner (:mod:`amcr.runtime.zygote`): the event
+loop's process never forks.
 
 Cancellation is thrown into the protocol, which undoes the half-done start
 (kills and reaps its children, closes its descriptors), then re-raises.
@@ -23,17 +22,15 @@ from amcr.runtime.spawn import READ, REAP, Spawned
 from amcr.runtime.zygote import Zygote
 
 
-async def aspawn(cfg: InitConfig, loop: asyncio.AbstractEventLoop | None = None,
-                 child_setup: Callable[[], None] | None = None,
+async def aspawn(cfg: InitConfig, zygote: Zygote,
+                 loop: asyncio.AbstractEventLoop | None = None,
                  write_map: Callable[[int, IdMapping], Generator[tuple[int, int], int | None, None]]
-                 | None = None, zygote: Zygote | None = None,
-                 userns_fd: int | None = None) -> Spawned:
+                 | None = None) -> Spawned:
     """Start the container described by ``cfg``; returns once its command has exec'd.
 
-    With a ``zygote`` (the runtime's spawner) child 1 is forked there, not here,
-    and joins the user namespace ``userns_fd``; else ``child_setup`` runs in it.
+    PID 1 is cloned by the runtime's spawner (``zygote``), as our child.
     """
-    gen = spawn.protocol(cfg, child_setup, write_map, zygote, userns_fd)   # as amcr run's spawn()
+    gen = spawn.protocol(cfg, write_map, zygote)   # what amcr run's spawn() drives too
     return await drive_async(gen, loop or asyncio.get_running_loop())
 
 

@@ -58,7 +58,7 @@ def run_foreground(spec: ContainerSpec, *, interactive: bool,
             started = time.perf_counter()
         finally:
             if prep.cgroup is not None:
-                prep.cgroup.close_fds()      # child 1 has joined (or failed): ours go
+                prep.cgroup.close_fds()      # PID 1 has joined (or failed): ours go
             if pipes is not None:
                 pipes.forget_child_ends()     # the protocol closed them after fork
         try:

@@ -7,8 +7,8 @@ and 2 ms of its start-up latency. podman keeps one user namespace for all of
 a user's containers for the same reason.
 
 So a runtime maps one user namespace once (0 -> uid, 1..N -> the subordinate
-range) and each container's child 1 joins it (``setns``) before it unshares
-its own namespaces; the container's user namespace is then *nested* in the
+range) and the runtime's spawner lives in it (:mod:`amcr.init.zygote`): the
+user namespace each container's PID 1 is cloned into is then *nested* in the
 shared one, mapped to the same IDs one level down (``0 0 1``, ``1 1 N``), so the
 host sees what it saw before. Only a process inside the shared namespace may write a
 nested map, so the process that created it stays: the *mapper*, one small
@@ -46,10 +46,6 @@ class SharedUserns:
         self.nested = userns.IdMapping(
             _same_ids(outer.uid_lines), _same_ids(outer.gid_lines), helper=False,
             by_parent=True, reason=outer.reason + "; mapped once per runtime, containers nest")
-
-    def join(self) -> None:
-        """In child 1, before its unshare: the container's namespaces nest in ours."""
-        namespaces.setns(self.fd, CLONE_NEWUSER)
 
     def write_map(self, pid: int, mapping: userns.IdMapping) -> Waits:
         """The protocol's ID-map step for a nested namespace: ask the mapper, wait for it."""
@@ -156,6 +152,8 @@ def _mapper(sock: unixsock.Sock, mapping: userns.IdMapping) -> None:
         if reply is not None:
             try:
                 os.write(reply, bytes([status]))
+            except OSError:
+                pass    # that start was cancelled and closed its end: not our death
             finally:
                 os.close(reply)
 
