@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 from amcr.init import messages, rootfs
 from amcr.init.config import InitConfig
-from amcr.kernel import capabilities, fds, namespaces, net, prctl_min, pty, seccomp, unixsock, userns
+from amcr.kernel import capabilities, fds, namespaces, net, prctl_min, seccomp, unixsock, userns
 from amcr.kernel.namespaces import sethostname
 from amcr.kernel.signals import default_dispositions, set_wakeup_fd
 
@@ -72,6 +72,9 @@ def _terminal(cfg: InitConfig, st: _State) -> None:
     # After the root switch: the PTY comes from the container's own devpts, so
     # `tty` names a /dev/pts/N that exists inside.
     if cfg.tty:
+        # Imported before the clone when cfg.tty (spawn.protocol, the spawner):
+        # after the root switch there is no Python library to import from.
+        from amcr.kernel import pty
         st.master, st.slave = pty.open_pty()
         if cfg.winsize:
             pty.set_winsize(st.slave, *cfg.winsize)

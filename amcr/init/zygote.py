@@ -29,7 +29,9 @@ from _socket import CMSG_SPACE, MSG_CMSG_CLOEXEC, SCM_RIGHTS, SOL_SOCKET, socket
 from gc import disable as gc_disable
 
 from amcr.init import container_init, messages
-from amcr.kernel import clone, namespaces, prctl_min, rlimits
+# pty and rlimits: what PID 1 imports only when it needs them, after the root
+# switch, when only what is already imported can be (spawn.protocol does the same)
+from amcr.kernel import clone, namespaces, prctl_min, pty, rlimits  # noqa: F401
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

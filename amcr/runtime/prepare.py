@@ -95,8 +95,7 @@ def confinement(spec: ContainerSpec, rlimit_as: int | None = None) -> dict[str, 
         from amcr.security.profiles import load_docker_profile
         programs = seccomp.programs(load_docker_profile(spec.seccomp_profile), caps, _cache())
     elif spec.seccomp != "unconfined":
-        from amcr.security.profiles import BUILTIN
-        programs = seccomp.programs(BUILTIN[spec.seccomp], caps, _cache())
+        programs = seccomp.builtin_programs(spec.seccomp, caps, _cache())
     rlimits: list[tuple[int, int, int]] = []
     memory = rlimit_as
     if spec.ulimits or memory:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 import select
-import termios
 import time
-import tty as _tty
 
 from amcr.kernel import signals as signal
 from amcr.kernel.pidfd import pidfd_send_signal
-from amcr.kernel.pty import get_winsize, set_winsize
 from amcr.runtime.spawn import Spawned
 
 TYPE_CHECKING = False   # collections.abc costs ms to import at run time
@@ -83,12 +80,15 @@ class _Terminal:
 
     def __enter__(self) -> "_Terminal":
         if os.isatty(self.fd):
+            import termios   # only with a terminal: not on the start-up path of a pipe
+            import tty
             self.saved = termios.tcgetattr(self.fd)
-            _tty.setraw(self.fd, termios.TCSANOW)
+            tty.setraw(self.fd, termios.TCSANOW)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.saved is not None:
+            import termios
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
@@ -233,6 +233,7 @@ def _copy_file_stdin(target: int | None, pipes: Pipes | None) -> None:
 def _on_signals(raw: bytes, proc: Spawned) -> None:
     for signum in set(raw):
         if signum == signal.SIGWINCH:
+            from amcr.kernel.pty import get_winsize, set_winsize   # a terminal: imported
             size = get_winsize(0) or get_winsize(1)
             if size and proc.master is not None:
                 set_winsize(proc.master, *size)   # the kernel sends SIGWINCH inside

@@ -101,6 +101,8 @@ def protocol(cfg: InitConfig, write_map: Callable[[int, userns.IdMapping], Waits
     PID 1 is cloned there, as our child; else here, which needs a
     single-threaded process (``amcr run``).
     """
+    if cfg.tty:
+        from amcr.kernel import pty  # noqa: F401 - PID 1 opens its terminal after the root switch
     sock = child_sock = None
     pipes: list[int] = []
     try:
