@@ -15,6 +15,7 @@ start-up path of every ``amcr run``.
 """
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import sys
@@ -119,7 +120,7 @@ def protocol(cfg: InitConfig, write_map: Callable[[int, userns.IdMapping], Waits
             finally:
                 os.close(pid_w)
         else:
-            pid, pid_r = clone.clone(namespaces.AT_CLONE), -1
+            pid, pid_r = _clone_here(), -1
     except BaseException:
         for end in (sock, child_sock):
             if end is not None:
@@ -150,6 +151,16 @@ def protocol(cfg: InitConfig, write_map: Callable[[int, userns.IdMapping], Waits
         sock.close()
         os.close(err_r)
         kids.close_fds()
+
+
+def _clone_here() -> int:
+    try:
+        return clone.clone(namespaces.AT_CLONE)
+    except OSError as exc:
+        hint = "run amcr info to see what this host supports"
+        if exc.errno == errno.EINVAL:   # the kernel's rule for new user namespaces
+            hint = "a process with threads cannot create a user namespace: use amcr.Runtime"
+        raise KernelError.from_oserror("clone", exc, hint=hint) from exc
 
 
 def _close_stdio(cfg: InitConfig) -> None:
