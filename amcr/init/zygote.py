@@ -54,7 +54,9 @@ def main() -> None:
     rlimits.apply(((rlimits.NAMES["nofile"], soft, hard),))   # the runtime raised its own
     if in_userns:
         namespaces.setns(USERNS_FD, namespaces.CLONE_NEWUSER)
-        os.close(USERNS_FD)
+    # Nothing of the runtime's but our socket: descriptors a library left
+    # inheritable would otherwise reach every container's PID 1.
+    os.closerange(REQUEST_FD + 1, 1 << 20)
     req = socket(fileno=REQUEST_FD)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 2)                   # only now: errors until here reach the runtime's stderr
