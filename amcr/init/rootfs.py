@@ -6,6 +6,7 @@ exec. Each function is one step of docs/startup.md.
 from __future__ import annotations
 
 import os
+import stat
 
 from amcr.init.config import InitConfig
 from amcr.init.safepath import join, mkdirs, touch
@@ -149,12 +150,12 @@ def mask_paths(cfg: InitConfig) -> None:
     for path in MASKED_PATHS:
         target = cfg.merged + path
         try:
-            is_dir = os.path.isdir(target) and not os.path.islink(target)
+            mode = os.lstat(target).st_mode      # one look per path: PID 1 runs this per start
         except OSError:
             continue
-        if is_dir:
+        if stat.S_ISDIR(mode):
             m.mount("tmpfs", target, "tmpfs", m.MS_RDONLY | _NOSUID_NODEV_NOEXEC, "size=0")
-        elif os.path.exists(target):
+        elif not stat.S_ISLNK(mode) or os.path.exists(target):
             m.bind("/dev/null", target, recursive=False)
     for path in READONLY_PATHS:
         target = cfg.merged + path

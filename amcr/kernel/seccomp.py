@@ -26,6 +26,7 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
 _memory: dict[str, tuple[bytes, ...]] = {}
+_builtin: dict[tuple[str, frozenset[str], str | None], tuple[bytes, ...]] = {}
 
 
 class _SockFprog(ctypes.Structure):
@@ -62,10 +63,16 @@ def builtin_programs(name: str, caps: frozenset[str],
                      cache_dir: str | None) -> tuple[bytes, ...]:
     """The BPF programs for built-in profile ``name`` with ``caps`` (see :func:`programs`);
     the profile's module is only imported to compile it."""
+    known = _builtin.get((name, caps, cache_dir))
+    if known is not None:      # this process has them already: no stat, no digest
+        return known
+
     def profile() -> Profile:
         from amcr.security.profiles import BUILTIN
         return BUILTIN[name]
-    return _programs(("builtin", name, _builtin_stamp()), profile, caps, cache_dir)
+    progs = _programs(("builtin", name, _builtin_stamp()), profile, caps, cache_dir)
+    _builtin[(name, caps, cache_dir)] = progs
+    return progs
 
 
 def programs(profile: Profile, caps: frozenset[str], cache_dir: str | None) -> tuple[bytes, ...]:
