@@ -13,13 +13,12 @@ from amcr.errors import AmcrError
 from amcr.images import layers
 from amcr.init.config import InitConfig
 from amcr.kernel import userns
-from amcr.runtime import cgroup_lease
-from amcr.runtime.cgroup_lease import CgroupLease
 from amcr.spec import ContainerSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from amcr.kernel.cgroups import CgroupBackend
+    from amcr.runtime.cgroup_lease import CgroupLease
     from amcr.limits import Plan
 
 
@@ -48,6 +47,7 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
     try:
         if backend is not None:
             # before fork: the first process joins it before anything else runs
+            from amcr.runtime.cgroup_lease import CgroupLease   # only with a limit
             lease = CgroupLease(backend.create(cid), decided.cgroup)
             if decided.cgroup is not None:
                 lease.cgroup.limit(decided.cgroup)
@@ -79,6 +79,7 @@ def _limits_plan(spec: ContainerSpec) -> tuple[Plan, CgroupBackend | None]:
     limits = spec.resource_limits
     if limits.empty:
         return plan(limits), None
+    from amcr.runtime import cgroup_lease
     choice = cgroup_lease.choose()
     backend = choice.backend  # type: ignore[attr-defined]
     controllers = backend.controllers if backend is not None else ()
