@@ -16,6 +16,9 @@ MAPPED = b"mapped"       # parent -> PID 1: your ID map is written
 READY = b"ready"         # PID 1 -> parent: set up; how root was switched; PTY master
 GO = b"go"               # parent -> PID 1: alive and holding what it needs; finish and exec
 
+NOT_MAPPED = 255         # spawner -> runtime, after PID 1's host PID: its ID map is not
+                         # written (0: written; else the errno of the failed write)
+
 
 def send(sock: Sock, tag: bytes, payload: bytes = b"") -> None:
     sock.send(tag + b"\0" + payload)

@@ -12,12 +12,14 @@ interpreter (``python -I -S``), not a fork of itself. For each container it
 sends the :class:`~amcr.init.config.InitConfig` and the child's descriptors;
 the spawner clones PID 1 straight into its namespaces with ``CLONE_PARENT``
 (:mod:`amcr.kernel.clone`), so PID 1 is the *runtime's* child, exactly as if
-the runtime had cloned it, and writes its host PID to the request's reply
-pipe. The spawner keeps nothing per container.
+the runtime had cloned it, writes its ID map when no setuid helper is needed,
+and then its host PID to the request's reply pipe. The spawner keeps nothing
+per container.
 
 When the runtime maps one user namespace for all its containers
 (:mod:`amcr.runtime.sharedns`), the spawner lives in it: the user namespace a
-clone creates is a child of the cloner's, and the containers' must nest there.
+clone creates is a child of the cloner's, and the containers' must nest there;
+holding every capability in there, it writes their nested maps itself.
 """
 from __future__ import annotations
 
@@ -29,13 +31,15 @@ from _socket import CMSG_SPACE, MSG_CMSG_CLOEXEC, SCM_RIGHTS, SOL_SOCKET, socket
 from gc import disable as gc_disable
 
 from amcr.init import container_init, messages
+from amcr.init.messages import NOT_MAPPED
 # pty and rlimits: what PID 1 imports only when it needs them, after the root
 # switch, when only what is already imported can be (spawn.protocol does the same)
-from amcr.kernel import clone, namespaces, prctl_min, pty, rlimits  # noqa: F401
+from amcr.kernel import clone, namespaces, prctl_min, pty, rlimits, userns  # noqa: F401
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from amcr.init.config import InitConfig
+    from amcr.kernel.userns import IdMapping
 
 REQUEST_FD = 3           # the runtime's end of the request socket, placed here at spawn
 USERNS_FD = 4            # the shared user namespace to live in, when there is one
@@ -94,9 +98,22 @@ def _clone_one(req: socket, data: bytes, fds: list[int]) -> None:
         os.close(fds[2])
         container_init.start(cfg, socket(fileno=fds[0]), fds[1])
     if pid > 0:
-        os.write(fds[2], struct.pack("=i", pid))
+        os.write(fds[2], struct.pack("=iB", pid, _map(pid, cfg.mapping)))
     for fd in fds:
         os.close(fd)
+
+
+def _map(pid: int, mapping: IdMapping) -> int:
+    """Write PID 1's ID map when no setuid helper is needed: we hold every capability
+    in the namespace its own nests in (the runtime's shared one, or we are root).
+    Returns 0 (mapped), an errno, or NOT_MAPPED (PID 1 maps itself, or helpers must)."""
+    if not mapping.by_parent or mapping.helper:
+        return NOT_MAPPED
+    try:
+        userns.write_map_for(pid, mapping)
+    except OSError as exc:
+        return min(exc.errno or 1, NOT_MAPPED - 1)
+    return 0
 
 
 def _config(data: bytes, fds: list[int]) -> InitConfig:

@@ -106,8 +106,7 @@ class Container:
                 await before(self)
             self.started_at = self._loop.time()
             cfg = self._prepare()
-            self._proc = await aspawn(cfg, self._zygote, self._loop,
-                                      self._userns.write_map if self._userns else None)
+            self._proc = await aspawn(cfg, self._zygote, self._loop)
         except BaseException:
             self.close_now()
             raise

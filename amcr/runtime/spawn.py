@@ -23,6 +23,7 @@ from gc import disable as gc_disable
 
 from amcr.errors import AmcrError, KernelError
 from amcr.init import container_init, messages
+from amcr.init.messages import NOT_MAPPED
 from amcr.init.config import InitConfig
 from amcr.kernel import clone, namespaces, unixsock, userns
 from amcr.kernel.pidfd import pidfd_open, pidfd_send_signal
@@ -31,7 +32,7 @@ from amcr.runtime import failure, idmap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Generator
 
     from amcr.runtime.zygote import Zygote
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 READ = 0   # (READ, fd): resume once fd is readable (the next read will not block)
 REAP = 1   # (REAP, pid): resume with the wait status once pid has exited (and reap it)
+
+_REPLY = struct.Struct("=iB")   # the spawner's reply: PID 1's host PID, how its map went
 
 
 class Spawned:
@@ -91,15 +94,13 @@ def drive(gen: Generator[Op, int | None, object], value: int | None = None) -> o
         return stop.value
 
 
-def protocol(cfg: InitConfig, write_map: Callable[[int, userns.IdMapping], Waits] | None = None,
-             zygote: Zygote | None = None) -> Protocol:
+def protocol(cfg: InitConfig, zygote: Zygote | None = None) -> Protocol:
     """The parent's side of the start-up, as a generator of waits (see the module doc).
 
     Takes ownership of ``cfg.stdio`` (the child's pipe ends): they are closed
-    here right after the clone, so no later clone inherits them. ``write_map``
-    replaces the ID-map step (the runtime's shared user namespace,
-    :mod:`amcr.runtime.sharedns`). With a ``zygote`` (the runtime's spawner)
-    PID 1 is cloned there, as our child; else here, which needs a
+    here right after the clone, so no later clone inherits them. With a
+    ``zygote`` (the runtime's spawner) PID 1 is cloned there, as our child, and
+    mapped there when no setuid helper is needed; else here, which needs a
     single-threaded process (``amcr run``).
     """
     if cfg.tty:
@@ -140,7 +141,7 @@ def protocol(cfg: InitConfig, write_map: Callable[[int, userns.IdMapping], Waits
     _close_stdio(cfg)
     kids = _Children(pid, pid_r)
     try:
-        return (yield from _talk(cfg, sock, err_r, kids, write_map or idmap.write_map))
+        return (yield from _talk(cfg, sock, err_r, kids))
     except GeneratorExit:
         drive(_abort(kids))     # closed by its owner: no more yields allowed
         raise
@@ -171,19 +172,19 @@ def _close_stdio(cfg: InitConfig) -> None:
             pass
 
 
-def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children,
-          write_map: Callable[[int, userns.IdMapping], Waits]) -> Protocol:
+def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children) -> Protocol:
     """The handshake proper, in the order PID 1 expects it."""
+    mapped = NOT_MAPPED
     if kids.pid_r >= 0:               # the spawner's reply: PID 1's host PID, or EOF
         yield READ, kids.pid_r
-        reply = os.read(kids.pid_r, 4)
+        reply = os.read(kids.pid_r, _REPLY.size)
         os.close(kids.pid_r)
         kids.pid_r = -1
-        if len(reply) != 4:
+        if len(reply) != _REPLY.size:
             yield from failure.raise_reported(err_r, cfg)
             raise AmcrError("container setup failed: the runtime's spawner process died",
                             hint="retry with a new amcr.Runtime")
-        kids.pid = struct.unpack("=i", reply)[0]
+        kids.pid, mapped = _REPLY.unpack(reply)
     kids.pidfd = pidfd_open(kids.pid)
     if cfg.mapping.helper:
         try:
@@ -191,7 +192,11 @@ def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children,
         except OSError:
             pass
     if userns.needs_parent(cfg.mapping):
-        yield from write_map(kids.pid, cfg.mapping)
+        if mapped == NOT_MAPPED:
+            yield from idmap.write_map(kids.pid, cfg.mapping)
+        elif mapped:
+            raise KernelError(f"write id map: {os.strerror(mapped).lower()}",
+                              hint=cfg.mapping.reason, op="write id map", errno=mapped)
         messages.send(sock, messages.MAPPED)
     yield READ, sock.fileno()
     tag, payload = _receive(sock, kids)
@@ -241,9 +246,9 @@ def _abort(kids: _Children) -> Waits:
     """
     if not kids.pid and kids.pid_r >= 0:
         yield READ, kids.pid_r
-        reply = os.read(kids.pid_r, 4)
-        if len(reply) == 4:
-            kids.pid = struct.unpack("=i", reply)[0]
+        reply = os.read(kids.pid_r, _REPLY.size)
+        if len(reply) == _REPLY.size:
+            kids.pid = _REPLY.unpack(reply)[0]
     if kids.pid:
         _kill(kids)
         yield REAP, kids.pid

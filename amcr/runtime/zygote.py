@@ -2,9 +2,9 @@
 
 One spawner per process, started on first use as a fresh ``python -I -S``
 (posix_spawn: no fork of the large runtime) and shared by every Runtime, like
-the ID mapper of :mod:`amcr.runtime.sharedns`, whose user namespace it lives
-in. It dies with the process (parent-death signal, or EOF on its socket), and
-is started again when it died or the shared user namespace changed.
+the user namespace of :mod:`amcr.runtime.sharedns`, which it lives in. It
+dies with the process (parent-death signal, or EOF on its socket), and is
+started again when it died.
 """
 from __future__ import annotations
 
