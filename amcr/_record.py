@@ -21,23 +21,33 @@ class Record:
     _defaults: dict[str, Any] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # One pass over the fields, taking each from kwargs (a fresh dict): a
+        # container start builds a dozen records, in the runtime and its spawner.
         names = self.__slots__
-        if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__} takes at most {len(names)} arguments")
-        values = dict(zip(names, args))
-        for key, value in kwargs.items():
-            if key not in names:
-                raise TypeError(f"{type(self).__name__} has no field {key!r}")
-            if key in values:
-                raise TypeError(f"{type(self).__name__} got {key!r} twice")
-            values[key] = value
+        if args:
+            if len(args) > len(names):
+                raise TypeError(f"{type(self).__name__} takes at most {len(names)} arguments")
+            for name, value in zip(names, args):
+                if name in kwargs:
+                    raise TypeError(f"{type(self).__name__} got {name!r} twice")
+                kwargs[name] = value
+        defaults = self._defaults
+        init = object.__setattr__
         for name in names:
-            if name not in values:
-                if name not in self._defaults:
-                    raise TypeError(f"{type(self).__name__} needs {name!r}")
-                values[name] = self._defaults[name]
-            object.__setattr__(self, name, values[name])
+            if name in kwargs:
+                init(self, name, kwargs.pop(name))
+            elif name in defaults:
+                init(self, name, defaults[name])
+            else:
+                self._unknown(kwargs)
+                raise TypeError(f"{type(self).__name__} needs {name!r}")
+        self._unknown(kwargs)
         self._validate()
+
+    def _unknown(self, kwargs: dict[str, Any]) -> None:
+        for key in kwargs:
+            if key not in self.__slots__:
+                raise TypeError(f"{type(self).__name__} has no field {key!r}")
 
     def _validate(self) -> None:
         """Override to check the values; raise a SpecError with a hint."""

@@ -79,11 +79,13 @@ def _seconds(text: str | None, flag: str, default: float) -> float:
 
 
 def run_command(args: RunArgs) -> int:
-    from amcr.kernel.pty import get_winsize
     stdin_tty = os.isatty(0)
     tty = (args.tty or stdin_tty) and not args.no_tty
     interactive = args.interactive or (tty and stdin_tty)
-    winsize = get_winsize(0) or get_winsize(1) if tty else None
+    winsize = None
+    if tty:     # terminal modules only when there is a terminal (start-up time)
+        from amcr.kernel.pty import get_winsize
+        winsize = get_winsize(0) or get_winsize(1)
     spec = spec_from_args(args, tty, winsize or ((24, 80) if tty else None))
     from amcr.runtime.foreground import run_foreground
     result = run_foreground(spec, interactive=interactive,

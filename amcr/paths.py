@@ -11,7 +11,7 @@ import os
 def home() -> str:
     env = os.environ.get("AMCR_HOME")
     if env:
-        return env
+        return os.path.abspath(env)   # the spawner and containers resolve it, not just us
     if os.getuid() == 0:
         return "/var/lib/amcr"
     xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")

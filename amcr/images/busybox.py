@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from amcr.errors import ImageError
-from amcr.images import etc, store
+from amcr.images import store
 from amcr.images.plan import RootfsPlan
 
 _CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
@@ -29,6 +29,8 @@ def _is_static(path: str) -> bool:
 def _build(rootfs: str) -> None:
     import shutil
     import subprocess
+
+    from amcr.images import etc   # like the two above: only to build the image, once
     src = _find_static()
     etc_dir = etc.skeleton(rootfs)
     etc.write(etc_dir, "os-release", OS_RELEASE)

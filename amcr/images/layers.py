@@ -1,7 +1,10 @@
 """Per-container writable layers: ``<home>/containers/ID/{upper,work,merged}``.
 
-The layer is an overlayfs upper directory on disk; it is removed when the
-container goes unless the user asked to keep it. Files written inside a
+The layer is an overlayfs upper directory; it is removed when the container
+goes unless the user asked to keep it. A layer that is not kept lives in a
+tmpfs that the container's PID 1 mounts on the layer directory in its own
+mount namespace: on disk there is only the directory and its owner file
+(docs/startup.md says why). A kept layer is on disk. Files written inside a
 container with a subordinate-ID mapping are owned by IDs the user does not
 hold, so removal first tries as the user and then, for what is left, from a
 child that joins the container's user namespace, where those IDs are ours.
@@ -36,17 +39,12 @@ def new_id() -> str:
     return os.urandom(6).hex()
 
 
-def create(container_id: str, hostname: str) -> Layer:
-    """Make the layer's directories and pre-seed per-container /etc files."""
+def create(container_id: str) -> Layer:
+    """Make the layer's directory; the container's PID 1 fills it (on disk, or in a
+    tmpfs of its own when the layer dies with it: :func:`amcr.init.rootfs.mount_root`)."""
     base = paths.ensure_dir(paths.containers_dir())
     layer = Layer(os.path.join(base, container_id))
     os.mkdir(layer.path, 0o700)
-    for d in (layer.upper, layer.work, layer.merged):
-        os.mkdir(d, 0o755)
-    etc_dir = os.path.join(layer.upper, "etc")
-    os.mkdir(etc_dir, 0o755)
-    with open(os.path.join(etc_dir, "hostname"), "w", encoding="utf-8") as f:
-        f.write(hostname + "\n")
     return layer
 
 

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 class InitConfig(Record):
     __slots__ = ("argv", "env", "hostname", "workdir", "plan", "merged", "upper", "work",
                  "mounts", "mapping", "tty", "winsize", "pivot_root", "stdio", "caps", "cap_top",
-                 "seccomp", "rlimits", "cgroup_fds", "volatile")
-    _defaults = {"volatile": False}
+                 "seccomp", "rlimits", "cgroup_fds", "volatile", "layer_in_memory")
+    _defaults = {"volatile": False, "layer_in_memory": False}
     argv: tuple[str, ...]
     env: dict[str, str]
     hostname: str
@@ -37,5 +37,6 @@ class InitConfig(Record):
     cap_top: int                     # highest capability number this kernel knows
     seccomp: tuple[bytes, ...]       # BPF programs to load last; () = unconfined
     rlimits: tuple[tuple[int, int, int], ...]   # (resource, soft, hard)
-    cgroup_fds: tuple[int, ...]      # cgroup.procs files child 1 writes itself into
+    cgroup_fds: tuple[int, ...]      # cgroup.procs files PID 1 writes itself into
     volatile: bool                   # the layer dies with the container: skip overlay's syncs
+    layer_in_memory: bool            # PID 1 makes upper, work, merged in a tmpfs of its own

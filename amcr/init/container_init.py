@@ -1,5 +1,7 @@
-"""The container's PID 1 before exec: the ordered steps, then execve.
+"""The container's PID 1 before exec: its first moves, the ordered steps, then execve.
 
+PID 1 is cloned straight into its namespaces (:mod:`amcr.kernel.clone`) by
+the runtime's spawner or by ``amcr run`` itself; :func:`start` is its entry.
 Each step is (name, function) so that a failure names the step that failed
 and tests can check the order. The comment on each says why it sits there.
 """
@@ -13,8 +15,9 @@ if TYPE_CHECKING:
 
 from amcr.init import messages, rootfs
 from amcr.init.config import InitConfig
-from amcr.kernel import capabilities, fds, net, prctl_min, pty, seccomp, unixsock
+from amcr.kernel import capabilities, fds, namespaces, net, prctl_min, seccomp, unixsock, userns
 from amcr.kernel.namespaces import sethostname
+from amcr.kernel.signals import default_dispositions, set_wakeup_fd
 
 
 class _State:
@@ -69,6 +72,9 @@ def _terminal(cfg: InitConfig, st: _State) -> None:
     # After the root switch: the PTY comes from the container's own devpts, so
     # `tty` names a /dev/pts/N that exists inside.
     if cfg.tty:
+        # Imported before the clone when cfg.tty (spawn.protocol, the spawner):
+        # after the root switch there is no Python library to import from.
+        from amcr.kernel import pty
         st.master, st.slave = pty.open_pty()
         if cfg.winsize:
             pty.set_winsize(st.slave, *cfg.winsize)
@@ -131,8 +137,40 @@ STEPS: tuple[tuple[str, Step], ...] = (
 # profile does not allow the socket calls that sync needs.
 
 
+def start(cfg: InitConfig, sock: unixsock.Sock, errfd: int) -> None:
+    """PID 1, just cloned into its namespaces: never returns."""
+    step = "start"
+    try:
+        try:
+            # The caller's event loop (if any) shares its wakeup fd with us after
+            # the clone: a signal arriving here must not wake (and confuse) it.
+            set_wakeup_fd(-1)
+        except ValueError:
+            pass   # cloned from a thread other than the main one: no wakeup fd here
+        default_dispositions()
+        step = "cgroup"
+        # First: everything after this starts inside the container's cgroup,
+        # and the cgroup namespace unshared right after has it as its root.
+        for fd in cfg.cgroup_fds:
+            os.write(fd, b"0")
+        namespaces.unshare(namespaces.CLONE_NEWCGROUP)
+        step = "id map"
+        if userns.needs_parent(cfg.mapping):
+            if messages.expect(sock, messages.MAPPED) is None:
+                os._exit(125)    # the runtime is gone
+        else:
+            userns.write_self_map(cfg.mapping)
+    except OSError as exc:
+        messages.report_failure(errfd, step, exc.errno or 0, str(exc))
+        os._exit(125)
+    except BaseException as exc:  # noqa: BLE001 - never return into the caller's code
+        messages.report_failure(errfd, step, 0, f"{type(exc).__name__}: {exc}")
+        os._exit(125)
+    run(cfg, sock, errfd)
+
+
 def run(cfg: InitConfig, sock: unixsock.Sock, errfd: int) -> None:
-    """Child 2 (PID 1 inside): never returns."""
+    """The ordered steps, the sync with the runtime, seccomp, exec: never returns."""
     st = _State()
     step = "start"
     try:
@@ -145,8 +183,8 @@ def run(cfg: InitConfig, sock: unixsock.Sock, errfd: int) -> None:
             os.close(st.master)
         else:
             messages.send(sock, messages.READY, payload)
-        # Wait until the runtime has reaped child 1 and so became our parent;
-        # only then does the parent-death signal point at the runtime.
+        # The runtime is alive and has what it needs from us (our PID, the PTY
+        # master): from here on, its death is ours (parent-death signal).
         if messages.expect(sock, messages.GO) is None:
             os._exit(125)
         prctl_min.set_pdeathsig_kill()

@@ -7,17 +7,17 @@ close-on-exec pipe: EOF there means execve succeeded.
 from __future__ import annotations
 
 import os
-import struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from amcr.kernel.unixsock import Sock
 
-UNSHARED = b"unshared"   # child 1 -> parent: please write my ID map
-MAPPED = b"mapped"       # parent -> child 1: the map is written
-PID = b"pid"             # child 1 -> parent: host PID of the container's PID 1
-GO = b"go"               # parent -> child 2: you are now my child; finish and exec
-READY = b"ready"         # child 2 -> parent: set up; how root was switched; PTY master
+MAPPED = b"mapped"       # parent -> PID 1: your ID map is written
+READY = b"ready"         # PID 1 -> parent: set up; how root was switched; PTY master
+GO = b"go"               # parent -> PID 1: alive and holding what it needs; finish and exec
+
+NOT_MAPPED = 255         # spawner -> runtime, after PID 1's host PID: its ID map is not
+                         # written (0: written; else the errno of the failed write)
 
 
 def send(sock: Sock, tag: bytes, payload: bytes = b"") -> None:
@@ -33,15 +33,6 @@ def expect(sock: Sock, tag: bytes) -> bytes | None:
     if got != tag:
         raise OSError(0, f"protocol error: expected {tag!r}, got {got!r}")
     return payload
-
-
-def send_pid(sock: Sock, pid: int) -> None:
-    send(sock, PID, struct.pack("=i", pid))
-
-
-def pid_of(payload: bytes) -> int:
-    """The host PID a PID message carries (see :func:`send_pid`)."""
-    return struct.unpack("=i", payload[:4])[0]
 
 
 # --- the exec-error pipe -------------------------------------------------------

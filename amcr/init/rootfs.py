@@ -6,6 +6,7 @@ exec. Each function is one step of docs/startup.md.
 from __future__ import annotations
 
 import os
+import stat
 
 from amcr.init.config import InitConfig
 from amcr.init.safepath import join, mkdirs, touch
@@ -40,6 +41,9 @@ def mount_root(cfg: InitConfig) -> None:
     if cfg.upper is None or cfg.work is None:
         m.bind(cfg.plan.lower, cfg.merged, readonly=True)
         return
+    if cfg.layer_in_memory:
+        layer_in_memory(os.path.dirname(cfg.upper))
+    populate_layer(cfg.upper, cfg.work, cfg.merged, cfg.hostname)
     data = (f"lowerdir={_escape(cfg.plan.lower)},upperdir={_escape(cfg.upper)},"
             f"workdir={_escape(cfg.work)}")
     # "volatile": a layer removed at exit needs no fsync, and without it the
@@ -52,6 +56,39 @@ def mount_root(cfg: InitConfig) -> None:
         except OSError:
             if i == len(options) - 1:
                 raise
+
+
+def layer_in_memory(path: str) -> None:
+    """A layer that dies with the container needs no disk: a tmpfs on its directory,
+    in our mount namespace only (the host sees the directory and its owner file),
+    holds upper, work and merged. Creating and removing a dozen directories on
+    the host's filesystem per container cost more than all the mounts together
+    (docs/startup.md). overlayfs in a user namespace keeps whiteouts and opaque
+    directories in ``user.*`` extended attributes, which tmpfs has only since
+    Linux 6.6: on older kernels the layer stays on disk."""
+    m.mount("tmpfs", path, "tmpfs", m.MS_NOSUID | m.MS_NODEV, "mode=700")
+    try:
+        os.setxattr(path, "user.amcr", b"")
+    except OSError:
+        m.umount(path)
+
+
+def populate_layer(upper: str, work: str, merged: str, hostname: str) -> None:
+    """The layer's directories, and a per-container /etc/hostname in upper.
+
+    Made here, by PID 1, rather than by the runtime: here they can go to a tmpfs.
+    Owned by root inside, which is the user outside, as when the runtime made them.
+    """
+    for d in (upper, work, merged):
+        os.mkdir(d, 0o755)
+    etc = os.path.join(upper, "etc")
+    os.mkdir(etc, 0o755)
+    fd = os.open(os.path.join(etc, "hostname"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                 0o644)
+    try:
+        os.write(fd, hostname.encode() + b"\n")
+    finally:
+        os.close(fd)
 
 
 def bind_host_dirs(cfg: InitConfig) -> None:
@@ -113,12 +150,12 @@ def mask_paths(cfg: InitConfig) -> None:
     for path in MASKED_PATHS:
         target = cfg.merged + path
         try:
-            is_dir = os.path.isdir(target) and not os.path.islink(target)
+            mode = os.lstat(target).st_mode      # one look per path: PID 1 runs this per start
         except OSError:
             continue
-        if is_dir:
+        if stat.S_ISDIR(mode):
             m.mount("tmpfs", target, "tmpfs", m.MS_RDONLY | _NOSUID_NODEV_NOEXEC, "size=0")
-        elif os.path.exists(target):
+        elif not stat.S_ISLNK(mode) or os.path.exists(target):
             m.bind("/dev/null", target, recursive=False)
     for path in READONLY_PATHS:
         target = cfg.merged + path

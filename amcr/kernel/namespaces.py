@@ -1,4 +1,4 @@
-"""Namespaces: unshare(2), setns(2) and hostname (sethostname(2) in a new UTS ns)."""
+"""Namespaces: flags, unshare(2), setns(2) and hostname (sethostname(2) in a new UTS ns)."""
 from __future__ import annotations
 
 import os
@@ -15,8 +15,8 @@ CLONE_NEWNET = 0x40000000
 
 #: Order is data: the user namespace comes first so that the others are owned by
 #: it (that is what lets an unprivileged user create them at all); the kernel
-#: does this ordering itself when the flags are passed to one unshare(2), which
-#: is why amcr makes a single call.
+#: does this ordering itself when the flags are passed to one clone3(2) or
+#: unshare(2), which is why amcr makes a single call (amcr.kernel.clone).
 ORDERED_NAMESPACES: tuple[tuple[str, int], ...] = (
     ("user", CLONE_NEWUSER),
     ("mnt", CLONE_NEWNS),
@@ -30,6 +30,10 @@ ORDERED_NAMESPACES: tuple[tuple[str, int], ...] = (
 ALL_NAMESPACES = 0
 for _name, _flag in ORDERED_NAMESPACES:
     ALL_NAMESPACES |= _flag
+
+#: what PID 1 is cloned into (amcr.kernel.clone); it unshares the cgroup
+#: namespace itself, once it has joined its cgroup, so that cgroup is the root.
+AT_CLONE = ALL_NAMESPACES & ~CLONE_NEWCGROUP
 
 
 def unshare(flags: int) -> None:

@@ -26,6 +26,7 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
 _memory: dict[str, tuple[bytes, ...]] = {}
+_builtin: dict[tuple[str, frozenset[str], str | None], tuple[bytes, ...]] = {}
 
 
 class _SockFprog(ctypes.Structure):
@@ -38,18 +39,14 @@ def _digest(profile_key: object, caps: frozenset[str], arch: str) -> str:
     return sha256(text.encode()).hexdigest()[:32]
 
 
-def _fingerprint(profile: "Profile") -> str:
-    """What identifies a profile's rules, cheaply.
-
-    The built-in profiles are code: the file that defines them (its size and
-    modification time) identifies them without rendering hundreds of rules on
-    every start. A profile read from a file is identified by its rules.
-    """
-    from amcr.security import profiles
-    if profiles.BUILTIN.get(profile.name) is profile:
-        st = os.stat(profiles.__file__)
-        return f"builtin:{st.st_size}:{st.st_mtime_ns}"
-    return repr(profile.rules)
+def _builtin_stamp() -> str:
+    """What identifies the built-in profiles, cheaply: they are code, so the file that
+    defines them (its size and modification time) identifies them, without importing
+    it (half a millisecond of every start) or rendering hundreds of rules."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "security", "profiles.py")
+    st = os.stat(path)
+    return f"builtin:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _libseccomp_version() -> str:
@@ -62,11 +59,32 @@ def _libseccomp_version() -> str:
     return "unknown"
 
 
-def programs(profile: "Profile", caps: frozenset[str], cache_dir: str | None) -> tuple[bytes, ...]:
+def builtin_programs(name: str, caps: frozenset[str],
+                     cache_dir: str | None) -> tuple[bytes, ...]:
+    """The BPF programs for built-in profile ``name`` with ``caps`` (see :func:`programs`);
+    the profile's module is only imported to compile it."""
+    known = _builtin.get((name, caps, cache_dir))
+    if known is not None:      # this process has them already: no stat, no digest
+        return known
+
+    def profile() -> Profile:
+        from amcr.security.profiles import BUILTIN
+        return BUILTIN[name]
+    progs = _programs(("builtin", name, _builtin_stamp()), profile, caps, cache_dir)
+    _builtin[(name, caps, cache_dir)] = progs
+    return progs
+
+
+def programs(profile: Profile, caps: frozenset[str], cache_dir: str | None) -> tuple[bytes, ...]:
     """The BPF programs for ``profile`` with ``caps``: from memory, disk, or compiled."""
+    return _programs((profile.name, repr(profile.rules), profile.default_action,
+                      profile.default_errno), lambda: profile, caps, cache_dir)
+
+
+def _programs(profile_key: object, profile: Callable[[], Profile], caps: frozenset[str],
+              cache_dir: str | None) -> tuple[bytes, ...]:
     arch = os.uname().machine
-    key = _digest((profile.name, _fingerprint(profile), profile.default_action,
-                   profile.default_errno), caps, arch)
+    key = _digest(profile_key, caps, arch)
     if key in _memory:
         return _memory[key]
     path = os.path.join(cache_dir, f"seccomp-{key}.bpf") if cache_dir else None
@@ -74,7 +92,7 @@ def programs(profile: "Profile", caps: frozenset[str], cache_dir: str | None) ->
     if path is not None:
         progs = _read_cache(path)
     if progs is None:
-        progs = (_compile(profile, caps, arch), _compile_tty_guard())
+        progs = (_compile(profile(), caps, arch), _compile_tty_guard())
         if path is not None:
             _write_cache(path, progs)
     _memory[key] = progs
@@ -164,4 +182,6 @@ def load(progs: tuple[bytes, ...]) -> None:
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from amcr.security.profiles import Profile

@@ -100,7 +100,7 @@ def choose_mapping(uid: int | None = None, gid: int | None = None) -> IdMapping:
 
 
 def write_self_map(mapping: IdMapping) -> None:
-    """Child side, right after unshare(CLONE_NEWUSER): write our own single map."""
+    """Child side, in its new user namespace: write our own single map."""
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:

@@ -1,10 +1,10 @@
 """The asyncio driver of the start-up protocol (:func:`amcr.runtime.spawn.protocol`).
 
 The protocol's waits become ``loop.add_reader`` on the socket, the exec-error
-pipe and the ID-map helpers' stderr, and pidfds for the processes it reaps: the
-loop keeps serving other containers while this one sets itself up. The fork
-itself happens here, on the loop's thread (the loop never runs Python code in
-the child: child 1 goes straight into :mod:`amcr.init`).
+pipe, the spawner's reply and the ID-map helpers' stderr, and pidfds for the processes it reaps: the
+loop keeps serving other containers while this one sets itself up. The clone
+happens in the runtime's spawner (:mod:`amcr.runtime.zygote`): the event
+loop's process never forks.
 
 Cancellation is thrown into the protocol, which undoes the half-done start
 (kills and reaps its children, closes its descriptors), then re-raises.
@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 
 from amcr.init.config import InitConfig
-from amcr.kernel.userns import IdMapping
 from amcr.runtime import spawn
 from amcr.runtime.spawn import READ, REAP, Spawned
+from amcr.runtime.zygote import Zygote
 
 
-async def aspawn(cfg: InitConfig, loop: asyncio.AbstractEventLoop | None = None,
-                 child_setup: Callable[[], None] | None = None,
-                 write_map: Callable[[int, IdMapping], Generator[tuple[int, int], int | None, None]]
-                 | None = None) -> Spawned:
-    """Start the container described by ``cfg``; returns once its command has exec'd."""
-    gen = spawn.protocol(cfg, child_setup, write_map)   # what amcr run's spawn() drives too
+async def aspawn(cfg: InitConfig, zygote: Zygote,
+                 loop: asyncio.AbstractEventLoop | None = None) -> Spawned:
+    """Start the container described by ``cfg``; returns once its command has exec'd.
+
+    PID 1 is cloned by the runtime's spawner (``zygote``), as our child.
+    """
+    gen = spawn.protocol(cfg, zygote)   # what amcr run's spawn() drives too
     return await drive_async(gen, loop or asyncio.get_running_loop())
 
 

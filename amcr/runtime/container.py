@@ -31,6 +31,7 @@ from amcr.runtime.prepare import Prepared, prepare, release
 from amcr.runtime.sharedns import SharedUserns
 from amcr.runtime.spawn import Spawned, exit_code, kill_and_reap
 from amcr.runtime.streams import Sink, Source, Subscription
+from amcr.runtime.zygote import Zygote
 from amcr.spec import ContainerSpec
 
 
@@ -44,8 +45,7 @@ class Container:
     """One container; made by :meth:`amcr.Runtime.start` (or ``create``)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, spec: ContainerSpec, *, stdin: bool,
-                 grace: float, child_setup: Callable[[], None] | None = None,
-                 userns: SharedUserns | None = None,
+                 grace: float, zygote: Zygote, userns: SharedUserns | None = None,
                  before_start: Callable[[Container], Awaitable[None]] | None = None,
                  on_exit: Callable[[Container], None] | None = None,
                  on_close: Callable[[Container], None] | None = None) -> None:
@@ -62,8 +62,8 @@ class Container:
         self.exited_at: float | None = None
         self._loop = loop
         self._want_stdin = stdin or spec.tty
-        self._child_setup = child_setup
         self._userns = userns                   # the runtime's shared user namespace
+        self._zygote = zygote                   # the runtime's spawner: it clones PID 1
         self._before_start = before_start       # the runtime's concurrency slot
         self._on_exit = on_exit
         self._on_close = on_close
@@ -106,8 +106,7 @@ class Container:
                 await before(self)
             self.started_at = self._loop.time()
             cfg = self._prepare()
-            self._proc = await aspawn(cfg, self._loop, self._child_setup,
-                                      self._userns.write_map if self._userns else None)
+            self._proc = await aspawn(cfg, self._zygote, self._loop)
         except BaseException:
             self.close_now()
             raise
@@ -129,7 +128,7 @@ class Container:
         return self
 
     def _prepare(self) -> InitConfig:
-        """Pipes, layer and owner lock; no await from here to the fork (see aspawn)."""
+        """Pipes, layer and owner lock; no await from here to the clone request."""
         stdio = None
         if not self.spec.tty:
             if self._want_stdin:

@@ -38,6 +38,14 @@ class ForegroundResult(Record):
 
 def run_foreground(spec: ContainerSpec, *, interactive: bool,
                    stop_timeout: float = 10.0) -> ForegroundResult:
+    # From the first step on: a SIGTERM during the set-up is passed on to the
+    # container once it runs, rather than killing us half-way (relay.CaughtSignals).
+    with relay.CaughtSignals(PROXIED) as caught:
+        return _run(spec, interactive, stop_timeout, caught)
+
+
+def _run(spec: ContainerSpec, interactive: bool, stop_timeout: float,
+         caught: relay.CaughtSignals) -> ForegroundResult:
     t0 = time.perf_counter()
     started = t0
     pipes = None if spec.tty else relay.Pipes.make(interactive)
@@ -58,11 +66,11 @@ def run_foreground(spec: ContainerSpec, *, interactive: bool,
             started = time.perf_counter()
         finally:
             if prep.cgroup is not None:
-                prep.cgroup.close_fds()      # child 1 has joined (or failed): ours go
+                prep.cgroup.close_fds()      # PID 1 has joined (or failed): ours go
             if pipes is not None:
-                pipes.forget_child_ends()     # the protocol closed them after fork
+                pipes.forget_child_ends()     # the protocol closed them after the clone
         try:
-            status = relay.attach(proc, pipes, interactive=interactive, proxied=PROXIED,
+            status = relay.attach(proc, pipes, interactive=interactive, caught=caught,
                                   stop_timeout=stop_timeout)
         except BaseException:
             # e.g. our terminal went away (EIO): the container must not outlive us

@@ -1,7 +1,7 @@
 """The per-container ID map, as a step of the sans-IO start-up protocol.
 
 Rootless with subordinate IDs, the setuid helpers newuidmap and newgidmap
-write child 1's maps; both are started at once (posix_spawn: :mod:`subprocess`
+write PID 1's maps; both are started at once (posix_spawn: :mod:`subprocess`
 costs milliseconds to import) and waited on as descriptors (their stderr's
 EOF, then a REAP), so under asyncio the loop keeps going while they run. As
 root the parent writes the two /proc files itself. A runtime with many
@@ -25,7 +25,7 @@ READ, REAP = 0, 1     # the protocol's waits (amcr.runtime.spawn)
 
 
 def write_map(pid: int, mapping: userns.IdMapping) -> Waits:
-    """Map child 1's user namespace: newuidmap and newgidmap at once, waited on as fds."""
+    """Map PID 1's user namespace: newuidmap and newgidmap at once, waited on as fds."""
     if not mapping.helper:
         try:   # as root: two writes to /proc, nothing to wait for
             userns.write_map_for(pid, mapping)

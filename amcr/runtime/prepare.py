@@ -13,13 +13,12 @@ from amcr.errors import AmcrError
 from amcr.images import layers
 from amcr.init.config import InitConfig
 from amcr.kernel import userns
-from amcr.runtime import cgroup_lease
-from amcr.runtime.cgroup_lease import CgroupLease
 from amcr.spec import ContainerSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from amcr.kernel.cgroups import CgroupBackend
+    from amcr.runtime.cgroup_lease import CgroupLease
     from amcr.limits import Plan
 
 
@@ -41,12 +40,14 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
     decided, backend = _limits_plan(spec)
     confined = confinement(spec, decided.rlimit_as)   # a bad profile leaves nothing behind
     cid = container_id or layers.new_id()
+    in_memory = not spec.read_only and not spec.keep   # a kept layer must be on disk
     layer = (layers.merged_only(cid) if spec.read_only
-             else layers.create(cid, spec.effective_hostname))
+             else layers.create(cid))
     lease = None
     try:
         if backend is not None:
             # before fork: the first process joins it before anything else runs
+            from amcr.runtime.cgroup_lease import CgroupLease   # only with a limit
             lease = CgroupLease(backend.create(cid), decided.cgroup)
             if decided.cgroup is not None:
                 lease.cgroup.limit(decided.cgroup)
@@ -57,7 +58,8 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
             work=None if spec.read_only else layer.work,
             mounts=spec.mounts, mapping=_mapping(), tty=spec.tty, winsize=spec.winsize,
             pivot_root=spec.pivot_root, stdio=stdio,
-            cgroup_fds=tuple(lease.fds) if lease else (), volatile=not spec.keep, **confined)
+            cgroup_fds=tuple(lease.fds) if lease else (), volatile=not spec.keep,
+            layer_in_memory=in_memory, **confined)
     except BaseException:
         if lease is not None:
             lease.finish()
@@ -77,6 +79,7 @@ def _limits_plan(spec: ContainerSpec) -> tuple[Plan, CgroupBackend | None]:
     limits = spec.resource_limits
     if limits.empty:
         return plan(limits), None
+    from amcr.runtime import cgroup_lease
     choice = cgroup_lease.choose()
     backend = choice.backend  # type: ignore[attr-defined]
     controllers = backend.controllers if backend is not None else ()
@@ -93,8 +96,7 @@ def confinement(spec: ContainerSpec, rlimit_as: int | None = None) -> dict[str, 
         from amcr.security.profiles import load_docker_profile
         programs = seccomp.programs(load_docker_profile(spec.seccomp_profile), caps, _cache())
     elif spec.seccomp != "unconfined":
-        from amcr.security.profiles import BUILTIN
-        programs = seccomp.programs(BUILTIN[spec.seccomp], caps, _cache())
+        programs = seccomp.builtin_programs(spec.seccomp, caps, _cache())
     rlimits: list[tuple[int, int, int]] = []
     memory = rlimit_as
     if spec.ulimits or memory:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 import select
-import termios
 import time
-import tty as _tty
 
 from amcr.kernel import signals as signal
 from amcr.kernel.pidfd import pidfd_send_signal
-from amcr.kernel.pty import get_winsize, set_winsize
 from amcr.runtime.spawn import Spawned
 
 TYPE_CHECKING = False   # collections.abc costs ms to import at run time
@@ -83,12 +80,15 @@ class _Terminal:
 
     def __enter__(self) -> "_Terminal":
         if os.isatty(self.fd):
+            import termios   # only with a terminal: not on the start-up path of a pipe
+            import tty
             self.saved = termios.tcgetattr(self.fd)
-            _tty.setraw(self.fd, termios.TCSANOW)
+            tty.setraw(self.fd, termios.TCSANOW)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.saved is not None:
+            import termios
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
@@ -96,27 +96,45 @@ class _Terminal:
 STOPPING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
-def attach(proc: Spawned, pipes: Pipes | None, *, interactive: bool,
-           proxied: Iterable[int], stop_timeout: float = 10.0) -> int:
+class CaughtSignals:
+    """SIGWINCH and the proxied signals, caught into a pipe for the relay loop.
+
+    Entered before the container is set up: a signal that arrives meanwhile
+    waits in the pipe and is passed on once the container runs, instead of
+    killing amcr half-way through its start (which left the layer behind).
+    """
+
+    def __init__(self, proxied: Iterable[int]) -> None:
+        self.handled = [signal.SIGWINCH, *proxied]
+        self.wake_r = self.wake_w = -1
+        self._old_handlers: dict[int, Any] = {}
+        self._old_wakeup = -1
+
+    def __enter__(self) -> "CaughtSignals":
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old_handlers = {s: signal.signal(s, lambda *_: None) for s in self.handled}
+        self._old_wakeup = signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self._old_wakeup)
+        for s, h in self._old_handlers.items():
+            signal.signal(s, h)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        self.wake_r = self.wake_w = -1
+
+
+def attach(proc: Spawned, pipes: Pipes | None, *, interactive: bool, caught: CaughtSignals,
+           stop_timeout: float = 10.0) -> int:
     """Relay until the container exits and its output is drained; its wait status.
 
-    A terminating signal sent to amcr is passed on; a PID 1 without a handler
-    ignores it (the kernel protects a namespace's init), so, like ``docker
-    stop``, amcr sends SIGKILL once ``stop_timeout`` seconds have passed.
+    A terminating signal sent to amcr (``caught``) is passed on; a PID 1 without
+    a handler ignores it (the kernel protects a namespace's init), so, like
+    ``docker stop``, amcr sends SIGKILL once ``stop_timeout`` seconds have passed.
     """
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    handled = [signal.SIGWINCH, *proxied]
-    old_handlers = {s: signal.signal(s, lambda *_: None) for s in handled}
-    old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    try:
-        with _Terminal(0) if proc.master is not None and interactive else _nullctx():
-            return _loop(proc, pipes, interactive, wake_r, stop_timeout)
-    finally:
-        signal.set_wakeup_fd(old_wakeup)
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-        os.close(wake_r)
-        os.close(wake_w)
+    with _Terminal(0) if proc.master is not None and interactive else _nullctx():
+        return _loop(proc, pipes, interactive, caught.wake_r, stop_timeout)
 
 
 class _nullctx:
@@ -233,6 +251,7 @@ def _copy_file_stdin(target: int | None, pipes: Pipes | None) -> None:
 def _on_signals(raw: bytes, proc: Spawned) -> None:
     for signum in set(raw):
         if signum == signal.SIGWINCH:
+            from amcr.kernel.pty import get_winsize, set_winsize   # a terminal: imported
             size = get_winsize(0) or get_winsize(1)
             if size and proc.master is not None:
                 set_winsize(proc.master, *size)   # the kernel sends SIGWINCH inside

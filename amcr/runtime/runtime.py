@@ -8,7 +8,7 @@
 A :class:`Runtime` owns the containers it starts: leaving ``async with`` (or
 :meth:`Runtime.close`) kills and cleans up whatever still runs. If the
 process dies instead, even by SIGKILL, the containers die with it (their PID 1
-has PR_SET_PDEATHSIG=SIGKILL pointing at this process, the child subreaper),
+has PR_SET_PDEATHSIG=SIGKILL pointing at this process, their parent),
 and the layers they leave on disk are collected by the next Runtime (or
 ``amcr gc``): each layer is flock'ed by its owner while alive.
 """
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import resource
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from amcr import gc
 from amcr.errors import SpecError
-from amcr.runtime import sharedns, stats
+from amcr.runtime import sharedns, stats, zygote
 from amcr.runtime.container import Container, State
 from amcr.runtime.options import build_spec
 from amcr.runtime.prepare import _mapping
@@ -56,7 +56,7 @@ class Runtime:
         self._names: dict[str, Container] = {}
         self._closed = False
         self._userns: sharedns.SharedUserns | None = None
-        self._child_setup: Callable[[], None] | None = None
+        self._zygote: zygote.Zygote | None = None
 
     # -- lifetime -----------------------------------------------------------------
     async def __aenter__(self) -> Runtime:
@@ -77,7 +77,8 @@ class Runtime:
             if self._gc:
                 gc.collect_once()
             self._userns = sharedns.get(_mapping())
-            self._child_setup = _child_setup_for(self._userns)
+            self._zygote = zygote.get(_nofile or resource.getrlimit(resource.RLIMIT_NOFILE),
+                                      self._userns.fd if self._userns else None)
         return self._loop
 
     async def close(self) -> None:
@@ -107,7 +108,8 @@ class Runtime:
         if spec.name is not None and spec.name in self._names:
             raise SpecError(f"a container named {spec.name!r} already exists in this runtime",
                             hint="pick another name, or close the other one first")
-        c = Container(loop, spec, stdin=stdin, grace=self.grace, child_setup=self._child_setup,
+        assert self._zygote is not None
+        c = Container(loop, spec, stdin=stdin, grace=self.grace, zygote=self._zygote,
                       userns=self._userns, before_start=self._acquire,
                       on_exit=self._release_slot, on_close=self._forget)
         self._live.add(c)
@@ -240,17 +242,6 @@ def _raise_nofile_limit() -> None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, _nofile[1]))
             except (ValueError, OSError):
                 pass
-
-
-def _child_setup_for(shared: sharedns.SharedUserns | None) -> Callable[[], None]:
-    def setup() -> None:
-        """In child 1, before anything of the container's: our original descriptor
-        limit back, and into the runtime's shared user namespace."""
-        if _nofile is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, _nofile)
-        if shared is not None:
-            shared.join()
-    return setup
 
 
 async def run(argv: Sequence[str], **kwargs: Any) -> CompletedRun:

@@ -1,6 +1,6 @@
 """Start one container: the parent's half of the start-up protocol, sans-IO.
 
-:func:`protocol` is a generator that does the real work (fork, ID map,
+:func:`protocol` is a generator that does the real work (clone, ID map,
 handshake, exec check) and *yields* whenever it would wait: ``(READ, fd)``
 means "resume me once ``fd`` is readable", ``(REAP, pid)`` means "resume me
 with ``pid``'s wait status once it has exited". Who waits, and how, is the
@@ -15,24 +15,26 @@ start-up path of every ``amcr run``.
 """
 from __future__ import annotations
 
+import errno
 import os
+import struct
 import sys
-from _signal import (NSIG, SIG_DFL, SIG_IGN, SIG_SETMASK, getsignal, pthread_sigmask,
-                     signal)
 from gc import disable as gc_disable
 
 from amcr.errors import AmcrError, KernelError
-from amcr.init import intermediate, messages
+from amcr.init import container_init, messages
+from amcr.init.messages import NOT_MAPPED
 from amcr.init.config import InitConfig
-from amcr.kernel import namespaces, prctl_min, unixsock, userns
-from amcr.kernel.libc import libc
+from amcr.kernel import clone, namespaces, unixsock, userns
 from amcr.kernel.pidfd import pidfd_open, pidfd_send_signal
-from amcr.kernel.signals import SIGKILL, set_wakeup_fd
+from amcr.kernel.signals import SIGKILL
 from amcr.runtime import failure, idmap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Generator
+
+    from amcr.runtime.zygote import Zygote
 
     Op = tuple[int, int]                          # (READ, fd) or (REAP, pid)
     Waits = Generator[Op, "int | None", None]     # a step of the protocol
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 READ = 0   # (READ, fd): resume once fd is readable (the next read will not block)
 REAP = 1   # (REAP, pid): resume with the wait status once pid has exited (and reap it)
 
-_subreaper_holds = 0
+_REPLY = struct.Struct("=iB")   # the spawner's reply: PID 1's host PID, how its map went
 
 
 class Spawned:
@@ -61,51 +63,25 @@ class Spawned:
 class _Children:
     """What exists so far, so an abort at any step knows what to undo."""
 
-    __slots__ = ("pid1", "pid", "pidfd", "master", "userns_fd", "subreaper")
+    __slots__ = ("pid", "pid_r", "pidfd", "master", "userns_fd")
 
-    def __init__(self, pid1: int) -> None:
-        self.pid1 = pid1        # child 1 until reaped, then 0
-        self.pid = 0            # PID 1 of the container (host PID) once known, 0 once reaped
+    def __init__(self, pid: int, pid_r: int) -> None:
+        self.pid = pid          # PID 1 of the container (host PID) once known, 0 once reaped
+        self.pid_r = pid_r      # the spawner's reply pipe, until it told us the PID
         self.pidfd = -1
         self.master: int | None = None
         self.userns_fd: int | None = None
-        self.subreaper = True   # we hold the subreaper attribute for this start
-
-    def child_1_reaped(self) -> None:
-        self.pid1 = 0
-        if self.subreaper:
-            self.subreaper = False
-            _release_subreaper()
 
     def close_fds(self) -> None:
-        for fd in (self.pidfd, self.master, self.userns_fd):
+        for fd in (self.pid_r, self.pidfd, self.master, self.userns_fd):
             if fd is not None and fd >= 0:
                 os.close(fd)
-        self.pidfd, self.master, self.userns_fd = -1, None, None
+        self.pid_r, self.pidfd, self.master, self.userns_fd = -1, -1, None, None
 
 
-def _hold_subreaper() -> None:
-    """Child 1 exits once PID 1 exists; PID 1 must then become *our* child, so that
-    we can wait for it and its parent-death signal means us: we are a child
-    subreaper from child 1's fork until it is reaped, and only then. A process
-    that stayed one would also inherit every orphan of every other program it
-    runs (a daemonizing subprocess, bwrap's helpers) and keep them as zombies."""
-    global _subreaper_holds
-    if _subreaper_holds == 0:
-        prctl_min.set_child_subreaper()
-    _subreaper_holds += 1
-
-
-def _release_subreaper() -> None:
-    global _subreaper_holds
-    _subreaper_holds -= 1
-    if _subreaper_holds == 0:
-        libc.prctl(prctl_min.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-
-
-def spawn(cfg: InitConfig, child_setup: Callable[[], None] | None = None) -> Spawned:
-    """Fork the container and return once its command has exec'd (or raise); blocks."""
-    return drive(protocol(cfg, child_setup))   # type: ignore[return-value]
+def spawn(cfg: InitConfig) -> Spawned:
+    """Clone the container and return once its command has exec'd (or raise); blocks."""
+    return drive(protocol(cfg))   # type: ignore[return-value]
 
 
 def drive(gen: Generator[Op, int | None, object], value: int | None = None) -> object:
@@ -118,94 +94,74 @@ def drive(gen: Generator[Op, int | None, object], value: int | None = None) -> o
         return stop.value
 
 
-def protocol(cfg: InitConfig, child_setup: Callable[[], None] | None = None,
-             write_map: Callable[[int, userns.IdMapping], Waits] | None = None) -> Protocol:
+def protocol(cfg: InitConfig, zygote: Zygote | None = None) -> Protocol:
     """The parent's side of the start-up, as a generator of waits (see the module doc).
 
     Takes ownership of ``cfg.stdio`` (the child's pipe ends): they are closed
-    here right after fork, so no later fork inherits them. ``child_setup`` runs
-    in child 1 first thing; ``write_map`` replaces the ID-map step (the
-    runtime's shared user namespace, :mod:`amcr.runtime.sharedns`).
+    here right after the clone, so no later clone inherits them. With a
+    ``zygote`` (the runtime's spawner) PID 1 is cloned there, as our child, and
+    mapped there when no setuid helper is needed; else here, which needs a
+    single-threaded process (``amcr run``).
     """
+    if cfg.tty:
+        from amcr.kernel import pty  # noqa: F401 - PID 1 opens its terminal after the root switch
+    sock = child_sock = None
+    pipes: list[int] = []
     try:
         sock, child_sock = unixsock.pair()
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pipes += [err_r, err_w]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if zygote is not None:
+            pid, (pid_r, pid_w) = 0, os.pipe2(os.O_CLOEXEC)
+            pipes.append(pid_r)
+            try:
+                zygote.clone(cfg, child_sock, err_w, pid_w)
+            finally:
+                os.close(pid_w)
+        else:
+            pid, pid_r = _clone_here(), -1
     except BaseException:
-        _close_stdio(cfg)
-        raise
-    sys.stdout.flush()
-    sys.stderr.flush()
-    _hold_subreaper()
-    try:
-        pid1 = os.fork()
-    except BaseException:
-        _release_subreaper()
-        for fd in (err_r, err_w):
+        for end in (sock, child_sock):
+            if end is not None:
+                end.close()
+        for fd in pipes:
             os.close(fd)
-        sock.close()
-        child_sock.close()
         _close_stdio(cfg)
         raise
-    if pid1 == 0:  # child 1: never returns
-        _child_1(cfg, sock, child_sock, err_r, err_w, child_setup)
+    if pid == 0 and zygote is None:  # PID 1 (cloned here): never returns
+        gc_disable()   # a collection would write to (copy) every page of the caller's heap
+        sock.close()
+        os.close(err_r)
+        container_init.start(cfg, child_sock, err_w)
+        os._exit(125)   # not reached
     child_sock.close()
     os.close(err_w)
     _close_stdio(cfg)
-    kids = _Children(pid1)
+    kids = _Children(pid, pid_r)
     try:
-        return (yield from _talk(cfg, sock, err_r, kids, write_map or idmap.write_map))
+        return (yield from _talk(cfg, sock, err_r, kids))
     except GeneratorExit:
-        drive(_abort(sock, kids))     # closed by its owner: no more yields allowed
+        drive(_abort(kids))     # closed by its owner: no more yields allowed
         raise
     except BaseException:
-        yield from _unstoppable(_abort(sock, kids))
+        yield from _unstoppable(_abort(kids))
         raise
     finally:
         sock.close()
         os.close(err_r)
-        if kids.subreaper:      # only when child 1 could not be reaped (never, normally)
-            kids.subreaper = False
-            _release_subreaper()
+        kids.close_fds()
 
 
-def _child_1(cfg: InitConfig, sock: unixsock.Sock, child_sock: unixsock.Sock, err_r: int,
-             err_w: int, child_setup: Callable[[], None] | None) -> None:
+def _clone_here() -> int:
     try:
-        # No cyclic GC in the children: a collection walks (and so writes to,
-        # copy-on-write) every tracked object the runtime has, for nothing.
-        gc_disable()
-        sock.close()
-        os.close(err_r)
-        try:
-            # An event loop's wakeup fd is shared with us after fork: a signal
-            # arriving here must not wake (and confuse) the parent's loop.
-            set_wakeup_fd(-1)
-        except ValueError:
-            pass   # forked from a thread other than the main one: no wakeup fd here
-        _default_signals()
-        if child_setup is not None:
-            child_setup()
-    except BaseException as exc:  # noqa: BLE001 - report, never return into the parent's code
-        messages.report_failure(err_w, "fork", 0, f"{type(exc).__name__}: {exc}")
-        os._exit(125)
-    intermediate.run(cfg, child_sock, err_w)
-    os._exit(125)   # not reached: never return into the parent's code in a child
-
-
-def _default_signals() -> None:
-    """Dispositions a container must not inherit from us: nothing ignored, nothing blocked.
-
-    Ignored signals survive execve. Python ignores SIGPIPE and SIGXFSZ, and a
-    shell's background job ignores SIGINT and SIGQUIT: inherited, ``yes | head``
-    would never end inside. (Handlers are reset by execve itself.)
-    """
-    for signum in range(1, NSIG):
-        try:
-            if getsignal(signum) == SIG_IGN:
-                signal(signum, SIG_DFL)
-        except (OSError, ValueError):
-            pass    # SIGKILL, SIGSTOP, numbers the C library keeps for itself
-    pthread_sigmask(SIG_SETMASK, ())
+        return clone.clone(namespaces.AT_CLONE)
+    except OSError as exc:
+        hint = "run amcr info to see what this host supports"
+        if exc.errno == errno.EINVAL:   # the kernel's rule for new user namespaces
+            hint = "a process with threads cannot create a user namespace: use amcr.Runtime"
+        raise KernelError.from_oserror("clone", exc, hint=hint) from exc
 
 
 def _close_stdio(cfg: InitConfig) -> None:
@@ -216,50 +172,37 @@ def _close_stdio(cfg: InitConfig) -> None:
             pass
 
 
-def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children,
-          write_map: Callable[[int, userns.IdMapping], Waits]) -> Protocol:
-    """The handshake proper, in the order the children expect it."""
-    fd = sock.fileno()
-    if userns.needs_parent(cfg.mapping):
-        yield READ, fd
-        if messages.expect(sock, messages.UNSHARED) is not None:
-            yield from write_map(kids.pid1, cfg.mapping)
-            messages.send(sock, messages.MAPPED)
-    # PID (from child 1) and READY (from PID 1) share the channel and race: on
-    # a busy machine PID 1 can finish its whole set-up before child 1, which
-    # forked it, gets the CPU back to report its PID. Take them in any order.
-    ready: bytes | None = None
-    while not kids.pid:
-        yield READ, fd
-        tag, payload = _receive(sock, kids)
-        if tag == messages.PID:
-            kids.pid = messages.pid_of(payload)
-        elif tag == messages.READY:
-            ready = payload
-        elif not tag:
-            break
-        else:
-            raise KernelError(f"container setup failed: protocol error: unexpected {tag!r}")
-    pid = kids.pid
-    yield REAP, kids.pid1        # child 1 exits right after reporting; PID 1 is now ours
-    kids.child_1_reaped()
-    if not pid:
-        yield from failure.raise_reported(err_r, cfg)
-        raise AmcrError("container setup failed without a report", hint="run amcr info")
-    kids.pidfd = pidfd_open(pid)
+def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children) -> Protocol:
+    """The handshake proper, in the order PID 1 expects it."""
+    mapped = NOT_MAPPED
+    if kids.pid_r >= 0:               # the spawner's reply: PID 1's host PID, or EOF
+        yield READ, kids.pid_r
+        reply = os.read(kids.pid_r, _REPLY.size)
+        os.close(kids.pid_r)
+        kids.pid_r = -1
+        if len(reply) != _REPLY.size:
+            yield from failure.raise_reported(err_r, cfg)
+            raise AmcrError("container setup failed: the runtime's spawner process died",
+                            hint="retry with a new amcr.Runtime")
+        kids.pid, mapped = _REPLY.unpack(reply)
+    kids.pidfd = pidfd_open(kids.pid)
     if cfg.mapping.helper:
         try:
-            kids.userns_fd = namespaces.open_ns(pid, "user")
+            kids.userns_fd = namespaces.open_ns(kids.pid, "user")
         except OSError:
             pass
-    if ready is None:
-        yield READ, fd
-        tag, payload = _receive(sock, kids)
-        if tag == messages.READY:
-            ready = payload
-        elif tag:
+    if userns.needs_parent(cfg.mapping):
+        if mapped == NOT_MAPPED:
+            yield from idmap.write_map(kids.pid, cfg.mapping)
+        elif mapped:
+            raise KernelError(f"write id map: {os.strerror(mapped).lower()}",
+                              hint=cfg.mapping.reason, op="write id map", errno=mapped)
+        messages.send(sock, messages.MAPPED)
+    yield READ, sock.fileno()
+    tag, payload = _receive(sock, kids)
+    if tag != messages.READY:
+        if tag:
             raise KernelError(f"container setup failed: protocol error: unexpected {tag!r}")
-    if ready is None:
         yield from _reap_pid1(kids)
         yield from failure.raise_reported(err_r, cfg)
         raise AmcrError("container setup failed without a report", hint="run amcr info")
@@ -268,7 +211,8 @@ def _talk(cfg: InitConfig, sock: unixsock.Sock, err_r: int, kids: _Children,
     if report is not None:
         yield from _reap_pid1(kids)
         raise failure.error_for(report, cfg)
-    spawned = Spawned(pid, kids.pidfd, kids.master, kids.userns_fd, ready.decode() or "pivot_root")
+    spawned = Spawned(kids.pid, kids.pidfd, kids.master, kids.userns_fd,
+                      payload.decode() or "pivot_root")
     kids.pidfd, kids.master, kids.userns_fd = -1, None, None   # the caller owns them now
     kids.pid = 0
     return spawned
@@ -294,36 +238,19 @@ def _reap_pid1(kids: _Children) -> Waits:
     kids.pid = 0
 
 
-def _abort(sock: unixsock.Sock, kids: _Children) -> Waits:
-    """Undo a half-done start: every child gone and reaped, every descriptor closed.
+def _abort(kids: _Children) -> Waits:
+    """Undo a half-done start: PID 1 killed and reaped, every descriptor closed.
 
-    Shutting our end down (rather than closing it) reaches the children even
-    while other containers' set-up children still hold a copy of it; they then
-    see EOF where they wait and leave. Draining to EOF tells us PID 1's host
-    PID if it was sent but not read yet, so no zombie is left unreaped.
+    When the spawner has not told PID 1's PID yet, wait for it (or its EOF):
+    the process may exist, and only we can reap it.
     """
+    if not kids.pid and kids.pid_r >= 0:
+        yield READ, kids.pid_r
+        reply = os.read(kids.pid_r, _REPLY.size)
+        if len(reply) == _REPLY.size:
+            kids.pid = _REPLY.unpack(reply)[0]
     if kids.pid:
         _kill(kids)
-    try:
-        sock.shutdown(1)   # SHUT_WR
-    except OSError:
-        pass
-    while True:
-        yield READ, sock.fileno()
-        try:
-            msg = sock.recv(4096)     # a READY's PTY master is dropped by the kernel
-        except OSError:
-            break
-        if not msg:
-            break
-        tag, _, payload = msg.partition(b"\0")
-        if tag == messages.PID and not kids.pid and len(payload) == 4:
-            kids.pid = messages.pid_of(payload)
-            _kill(kids)
-    if kids.pid1:
-        yield REAP, kids.pid1
-        kids.child_1_reaped()
-    if kids.pid:
         yield REAP, kids.pid
         kids.pid = 0
     kids.close_fds()

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from tests.helpers import Amcr
 
 #: the only mount points a container has (plus /usr and friends for the host image)
@@ -89,6 +91,31 @@ def test_writes_go_to_the_layer_and_the_image_is_unchanged(amcr: Amcr) -> None:
     assert os.path.lexists(os.path.join(image, "bin", "ls"))
     assert amcr.sh("ls /newfile").returncode != 0   # a new container starts clean
     # the layer directory is gone (the `amcr` fixture asserts none is left)
+
+
+def test_a_layer_that_is_not_kept_stays_off_the_host_disk(amcr: Amcr) -> None:
+    """It lives in PID 1's own tmpfs; on the host there is only the directory and its
+    owner file. Whiteouts and opaque directories still work (user xattrs on tmpfs)."""
+    if tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2]) < (6, 6):
+        pytest.skip("tmpfs has user xattrs from Linux 6.6; before, the layer stays on disk")
+    proc = amcr.popen("run", "--image", "busybox", "--", "sh", "-c",
+                      "head -c 100000 /dev/zero > /big; rm -rf /etc && mkdir /etc && ls -A /etc"
+                      " && rm /bin/ls && echo written && sleep 2")
+    try:
+        containers = os.path.join(amcr.home, "containers")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (os.path.isdir(containers)
+                                                   and os.listdir(containers)):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        (layer,) = os.listdir(containers)
+        assert os.listdir(os.path.join(containers, layer)) == ["owner"]
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out == b"written\n", err
 
 
 def test_keep_keeps_the_layer(amcr: Amcr) -> None:

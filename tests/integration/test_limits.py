@@ -19,9 +19,12 @@ HOG = "x = bytearray(256 << 20); x[::4096] = b'x' * len(x[::4096]); print('survi
 
 
 def _cgroup_dirs() -> list[str]:
+    """Containers' cgroups (``amcr-<hex id>``), not ``amcr-t<pid>-...`` ones that
+    another test session's test_cgroups.py may be creating meanwhile."""
     found = []
     for root, dirs, _ in os.walk("/sys/fs/cgroup"):
-        found += [os.path.join(root, d) for d in dirs if d.startswith("amcr-")]
+        found += [os.path.join(root, d) for d in dirs
+                  if d.startswith("amcr-") and not d.startswith("amcr-t")]
         if root.count("/") > 7:
             dirs.clear()
     return found

@@ -40,6 +40,9 @@ def test_shell_has_job_control(term: Tmux) -> None:
     term.type_line("jobs")
     term.wait_for("Running")
     term.type_line("fg")
+    # A key sent before the shell gave the terminal to the job would reach the
+    # shell, which ignores it: wait for fg's own output (printed just before).
+    term.wait_for("\nsleep 100")
     term.send("C-z")
     term.wait_for("Stopped")
     term.type_line("kill %1; echo JOB''DONE")
@@ -55,7 +58,8 @@ def test_window_size_comes_from_the_terminal_and_follows_resize(term: Tmux) -> N
 
 
 def test_ctrl_c_interrupts_the_job_inside_not_amcr(term: Tmux) -> None:
-    term.type_line("sleep 100")
+    term.type_line("echo SLEEP''ING; sleep 100")
+    term.wait_for("SLEEPING")      # the job owns the terminal a moment later (see above)
     term.send("C-c")
     term.type_line("echo INTERRUPTED-$?")
     term.wait_for("INTERRUPTED-130")

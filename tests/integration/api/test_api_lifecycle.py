@@ -130,3 +130,30 @@ def test_amcr_gc_dry_run_lists_without_removing(amcr: Amcr) -> None:
     out = amcr("gc", "--dry-run")
     assert out.returncode == 0 and "would remove" in out.stdout
 
+
+
+async def test_the_spawner_clones_our_children_and_a_dead_one_is_replaced(
+        no_leftovers: str) -> None:
+    """The runtime never forks: its spawner clones PID 1 as the runtime's own child
+    (CLONE_PARENT). A spawner that died is started again by the next Runtime."""
+    import asyncio
+
+    from amcr.runtime import zygote
+    async with amcr.Runtime(image="busybox") as rt:
+        c = await rt.start(["sleep", "100"], stdin=False)
+        try:
+            spawner = zygote._zygote
+            assert spawner is not None and spawner.alive()
+            assert psutil.Process(c.pid).ppid() == os.getpid()
+            assert psutil.Process(spawner.pid).ppid() == os.getpid()
+            assert "amcr.init.zygote" in " ".join(psutil.Process(spawner.pid).cmdline())
+        finally:
+            await c.close()
+    os.kill(spawner.pid, 9)
+    deadline = time.monotonic() + 5
+    while spawner.alive() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert not spawner.alive()
+    async with amcr.Runtime(image="busybox") as rt:
+        assert (await rt.run(["true"])).exit_code == 0
+        assert zygote._zygote is not None and zygote._zygote.pid != spawner.pid
