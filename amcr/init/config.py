@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 class InitConfig(Record):
     __slots__ = ("argv", "env", "hostname", "workdir", "plan", "merged", "upper", "work",
                  "mounts", "mapping", "tty", "winsize", "pivot_root", "stdio", "caps", "cap_top",
-                 "seccomp", "rlimits", "cgroup_fds", "volatile", "layer_in_memory")
-    _defaults = {"volatile": False, "layer_in_memory": False}
+                 "seccomp", "rlimits", "cgroup_fds", "volatile", "layer_in_memory", "layer_size")
+    _defaults = {"volatile": False, "layer_in_memory": False, "layer_size": 0}
     argv: tuple[str, ...]
     env: dict[str, str]
     hostname: str
@@ -40,3 +40,4 @@ class InitConfig(Record):
     cgroup_fds: tuple[int, ...]      # cgroup.procs files PID 1 writes itself into
     volatile: bool                   # the layer dies with the container: skip overlay's syncs
     layer_in_memory: bool            # PID 1 makes upper, work, merged in a tmpfs of its own
+    layer_size: int                  # that tmpfs's size in bytes (the memory limit); 0: its default

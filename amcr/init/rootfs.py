@@ -42,7 +42,7 @@ def mount_root(cfg: InitConfig) -> None:
         m.bind(cfg.plan.lower, cfg.merged, readonly=True)
         return
     if cfg.layer_in_memory:
-        layer_in_memory(os.path.dirname(cfg.upper))
+        layer_in_memory(os.path.dirname(cfg.upper), cfg.layer_size)
     populate_layer(cfg.upper, cfg.work, cfg.merged, cfg.hostname)
     data = (f"lowerdir={_escape(cfg.plan.lower)},upperdir={_escape(cfg.upper)},"
             f"workdir={_escape(cfg.work)}")
@@ -58,15 +58,17 @@ def mount_root(cfg: InitConfig) -> None:
                 raise
 
 
-def layer_in_memory(path: str) -> None:
+def layer_in_memory(path: str, size: int = 0) -> None:
     """A layer that dies with the container needs no disk: a tmpfs on its directory,
     in our mount namespace only (the host sees the directory and its owner file),
     holds upper, work and merged. Creating and removing a dozen directories on
     the host's filesystem per container cost more than all the mounts together
     (docs/startup.md). overlayfs in a user namespace keeps whiteouts and opaque
     directories in ``user.*`` extended attributes, which tmpfs has only since
-    Linux 6.6: on older kernels the layer stays on disk."""
-    m.mount("tmpfs", path, "tmpfs", m.MS_NOSUID | m.MS_NODEV, "mode=700")
+    Linux 6.6: on older kernels the layer stays on disk. ``size`` (bytes, the
+    container's memory limit) bounds it; 0 leaves tmpfs's default, half the RAM."""
+    m.mount("tmpfs", path, "tmpfs", m.MS_NOSUID | m.MS_NODEV,
+            f"mode=700,size={size}" if size else "mode=700")
     try:
         os.setxattr(path, "user.amcr", b"")
     except OSError:

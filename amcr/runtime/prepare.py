@@ -41,6 +41,9 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
     confined = confinement(spec, decided.rlimit_as)   # a bad profile leaves nothing behind
     cid = container_id or layers.new_id()
     in_memory = not spec.read_only and not spec.keep   # a kept layer must be on disk
+    # Files written to / then take memory: within the container's memory limit
+    # (the tmpfs is also charged to its cgroup), not up to half the host's RAM.
+    layer_size = (spec.resource_limits.memory or 0) if in_memory and spec.memory else 0
     layer = (layers.merged_only(cid) if spec.read_only
              else layers.create(cid))
     lease = None
@@ -59,7 +62,7 @@ def prepare(spec: ContainerSpec, stdio: tuple[int, int, int] | None = None,
             mounts=spec.mounts, mapping=_mapping(), tty=spec.tty, winsize=spec.winsize,
             pivot_root=spec.pivot_root, stdio=stdio,
             cgroup_fds=tuple(lease.fds) if lease else (), volatile=not spec.keep,
-            layer_in_memory=in_memory, **confined)
+            layer_in_memory=in_memory, layer_size=layer_size, **confined)
     except BaseException:
         if lease is not None:
             lease.finish()

@@ -108,3 +108,15 @@ def test_stats_of_a_100mb_container_are_within_ten_percent(amcr: Amcr) -> None:
                 return c.stats().memory_current
     got = asyncio.run(measure())
     assert abs(got - (100 << 20)) <= 0.1 * (100 << 20) + (12 << 20), got
+
+
+def test_files_written_to_the_root_count_against_the_memory_limit(amcr: Amcr) -> None:
+    """The writable layer is a tmpfs (docs/startup.md): with -m it is that big, so
+    writing files cannot take more of the host's memory than the limit allows."""
+    proc = amcr.sh("dd if=/dev/zero of=/big bs=1M count=100 2>&1; echo size=$(wc -c < /big)",
+                   "-m", "64m")
+    # rootless: the tmpfs fills up (ENOSPC); with a cgroup, whose limit the tmpfs
+    # is charged to as well, the OOM killer may stop dd first: bounded either way
+    assert "No space left" in proc.stdout or "Killed" in proc.stdout, proc.stdout
+    size = int(proc.stdout.rsplit("size=", 1)[1])
+    assert 0 < size <= 64 << 20
