@@ -7,7 +7,7 @@ the changed rows and the cursor). prompt_toolkit still redraws everything when
 what it draws changes (a key for the multiplexer, a tab's numbers, a view).
 
 Pacing: a small update (an echo, a prompt: at most :data:`SMALL` bytes) is
-painted in the same loop iteration it arrived in, because that is what a
+painted at once, in the callback that read it, because that is what a
 keystroke's latency is made of; so is the first read after a quiet spell.
 Bigger reads in quick succession (a flood: a PTY read is at most 4 KiB) are
 painted at most once per interval, a multiple of a paint's cost and at least
@@ -46,9 +46,11 @@ class FramePacer:
         """A pane read output: paint soon (one pending paint at a time)."""
         if self._handle is not None:
             return
+        if sum(p.received for p in self.panes()) - self._seen <= SMALL:
+            self._paint()           # an echo: now, not a loop turn later
+            return
         loop = asyncio.get_running_loop()
-        small = sum(p.received for p in self.panes()) - self._seen <= SMALL
-        delay = 0.0 if small else self._not_before - loop.time()
+        delay = self._not_before - loop.time()
         self._handle = (loop.call_later(delay, self._paint) if delay > 0
                         else loop.call_soon(self._paint))
 
