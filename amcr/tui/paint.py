@@ -21,6 +21,10 @@ The two share the terminal through :class:`PaneRenderer`, a prompt_toolkit
   made to redraw from scratch in that frame.
 - The cursor goes to the active container's cursor, and prompt_toolkit is told
   where it is, because it moves the cursor relative to where it left it.
+
+This reads and sets a few of the Renderer's own attributes (``_last_screen``,
+``_last_size``, ``_last_style_hash``, ``_cursor_pos``), which is why
+pyproject.toml keeps prompt_toolkit below 3.1; tests/tui would show a change.
 """
 from __future__ import annotations
 
