@@ -28,7 +28,10 @@ class TypingInput(Vt100Input):
     ``typed(text)`` returns True when it took the text. Only whole reads are
     offered, and only when prompt_toolkit's parser holds nothing: after a read
     with an escape in it, until prompt_toolkit flushes (a lone ESC waits for
-    what follows), text goes to the parser so the order of keys is kept.
+    what follows), and inside a bracketed paste (a long one spans many reads,
+    most of them plain text), text goes to the parser so the order of keys is
+    kept. (``_in_bracketed_paste`` is the parser's own flag; where it is
+    missing, nothing is offered.)
     """
 
     typed: Callable[[str], bool] | None = None
@@ -37,6 +40,7 @@ class TypingInput(Vt100Input):
     def read_keys(self) -> list[KeyPress]:
         data = self.stdin_reader.read()
         if (self.typed is not None and not self._parser_may_hold and not self._buffer
+                and not getattr(self.vt100_parser, "_in_bracketed_paste", True)
                 and PLAIN.fullmatch(data) and self.typed(data)):
             return []
         self._parser_may_hold = "\x1b" in data

@@ -60,3 +60,15 @@ def test_text_the_multiplexer_declines_goes_to_the_parser(keyboard) -> None:
     inp.typed = lambda text: False              # a prompt is open, say
     _type(master, b"ab")
     assert [k.key for k in inp.read_keys()] == ["a", "b"]
+
+
+def test_a_paste_spanning_reads_stays_whole(keyboard) -> None:
+    inp, master, typed = keyboard
+    _type(master, b"\x1b[200~abc")                # a long paste arrives in pieces
+    assert inp.read_keys() == []
+    inp.flush_keys()                              # even after prompt_toolkit's timeout
+    _type(master, b"def")                         # plain, but the paste's middle
+    assert inp.read_keys() == [] and typed == []
+    _type(master, b"ghi\x1b[201~")
+    keys = inp.read_keys()
+    assert [(k.key, k.data) for k in keys] == [(Keys.BracketedPaste, "abcdefghi")]
