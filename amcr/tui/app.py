@@ -196,7 +196,7 @@ def tiled(mux: Multiplexer) -> HSplit:
             title = "class:tile.title.active" if i == mux.active else "class:tile.title"
             tiles.append(HSplit([Window(FormattedTextControl([(title, f" {i}:{pane.name} "
                                                                f"[{pane.status()}]")]),
-                                        height=1, style=title),
+                                        height=1, style=title, always_hide_cursor=True),
                                  terminal_window(mux, pane)]))
             if i < min(start + cols, n) - 1:
                 tiles.append(Window(width=1, char="│", style="class:tabbar"))
@@ -208,17 +208,20 @@ def body(mux: Multiplexer) -> object:
     if mux.view == "tiled":
         return tiled(mux)
     if mux.view == "stats":
-        return Window(FormattedTextControl(lambda: stats_view(mux)))
+        return Window(FormattedTextControl(lambda: stats_view(mux)), always_hide_cursor=True)
     if mux.view == "help":
-        return Window(FormattedTextControl(commands.help_text(mux.config.prefix)))
+        return Window(FormattedTextControl(commands.help_text(mux.config.prefix)),
+                      always_hide_cursor=True)
     return terminal_window(mux, mux.current)
 
 
 def layout(mux: Multiplexer) -> Layout:
     return Layout(HSplit([
-        Window(FormattedTextControl(lambda: tab_bar(mux)), height=1, style="class:tabbar"),
+        Window(FormattedTextControl(lambda: tab_bar(mux)), height=1, style="class:tabbar",
+               always_hide_cursor=True),
         DynamicContainer(lambda: body(mux)),
-        Window(FormattedTextControl(lambda: status_line(mux)), height=1, style="class:status"),
+        Window(FormattedTextControl(lambda: status_line(mux)), height=1, style="class:status",
+               always_hide_cursor=True),
     ]))
 
 

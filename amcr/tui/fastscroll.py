@@ -249,7 +249,10 @@ class FastScroll:
         """Does a long line wrap into exactly its rows here? Not without
         autowrap, nor in insert mode, nor within left/right margins."""
         tracker = self._tracker
+        # At column 0 only: with margins or origin mode on, even a query (a CSI)
+        # could move the cursor (libvterm clamps it into the margins).
         return (not tracker.insert and not tracker.left_right_margins
+                and self.cursor[1] == 0
                 and self._query(b"\x1b[?7$p") == b"\x1b[?7;1$y")
 
     def _scroll_lines(self, lines: list[bytes]) -> None:
@@ -261,7 +264,8 @@ class FastScroll:
         if col == 0 and not self._tracker.left_right_margins:
             region = self._scroll_region()
         if region is None or row > region[1] or self._pen() != self._default_pen:
-            self._write(b"\n".join(lines) + b"\n")
+            # the lines as they came: rows of a wrapping line equal it only here
+            self._write(lines.source if isinstance(lines, Rows) else b"\n".join(lines) + b"\n")
             return
         top, bottom = region
         # Until the cursor reaches the bottom margin, line feeds move it, not the text.

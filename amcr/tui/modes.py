@@ -23,10 +23,9 @@ from dataclasses import replace
 
 from amcr.tui.emulator import Modes, MouseEncoding, MouseTracking
 
-# DECSET/DECRST "CSI ? Pm h/l", RIS "ESC c", DECSTR "CSI ! p"
-_SEQUENCE = re.compile(rb"\x1b\[\?([0-9;]*)([hl])|\x1bc|\x1b\[!p")
-# SM/RM "CSI Pm h/l" (ANSI modes): only IRM (4) matters here
-_ANSI_MODE = re.compile(rb"\x1b\[([0-9;]*)([hl])")
+# DECSET/DECRST "CSI ? Pm h/l", SM/RM "CSI Pm h/l" (of the ANSI modes only IRM,
+# 4, matters here), RIS "ESC c", DECSTR "CSI ! p": one pattern, so they apply in order
+_SEQUENCE = re.compile(rb"\x1b\[(\?)?([0-9;]*)([hl])|\x1bc|\x1b\[!p")
 _TAIL = 64        # longest sequence we promise to catch across a read boundary
 
 _MOUSE_LEVELS = {9: MouseTracking.X10, 1000: MouseTracking.NORMAL,
@@ -56,23 +55,24 @@ class ModeTracker:
         buf = self._tail + data if self._tail else data
         tail = data[-_TAIL:]
         self._tail = tail if b"\x1b" in tail else b""
-        if b"\x1b[" in buf:
-            for match in _ANSI_MODE.finditer(buf):
-                if b"4" in match.group(1).split(b";"):
-                    self.insert = match.group(2) == b"h"
-        if b"\x1b[?" not in buf and b"\x1bc" not in buf and b"\x1b[!p" not in buf:
+        if b"\x1b[" not in buf and b"\x1bc" not in buf:
             return False
         modes = self.modes
         for match in _SEQUENCE.finditer(buf):
-            if match.group(2) is None:          # RIS or DECSTR: back to power-on modes
-                modes = Modes(alt_screen=modes.alt_screen if match.group(0) != b"\x1bc"
-                              else False)
-                self.left_right_margins = False
-                if match.group(0) == b"\x1bc":
+            if match.group(3) is None:          # RIS or DECSTR: back to power-on modes
+                ris = match.group(0) == b"\x1bc"
+                modes = Modes(alt_screen=False if ris else modes.alt_screen)
+                if ris:     # libvterm keeps left/right margins (and IRM) over a DECSTR
+                    self.left_right_margins = False
                     self.insert = False
                 continue
-            on = match.group(2) == b"h"
-            for param in match.group(1).split(b";"):
+            on = match.group(3) == b"h"
+            params = match.group(2).split(b";")
+            if match.group(1) is None:          # SM/RM
+                if b"4" in params:
+                    self.insert = on
+                continue
+            for param in params:
                 if param == b"69":
                     self.left_right_margins = on
                 elif param:

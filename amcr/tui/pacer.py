@@ -8,7 +8,8 @@ what it draws changes (a key for the multiplexer, a tab's numbers, a view).
 
 Pacing: a small update (an echo, a prompt: at most :data:`SMALL` bytes) is
 painted at once, in the callback that read it, because that is what a
-keystroke's latency is made of; so is the first read after a quiet spell.
+keystroke's latency is made of, unless the last paint was less than an
+interval ago (many small reads in a row are a flood too).
 Bigger reads in quick succession (a flood: a PTY read is at most 4 KiB) are
 painted at most once per interval, a multiple of a paint's cost and at least
 :data:`MIN_INTERVAL`: every paint syncs the emulator and decodes the rows that
@@ -46,11 +47,11 @@ class FramePacer:
         """A pane read output: paint soon (one pending paint at a time)."""
         if self._handle is not None:
             return
-        if sum(p.received for p in self.panes()) - self._seen <= SMALL:
-            self._paint()           # an echo: now, not a loop turn later
-            return
         loop = asyncio.get_running_loop()
         delay = self._not_before - loop.time()
+        if delay <= 0 and sum(p.received for p in self.panes()) - self._seen <= SMALL:
+            self._paint()           # an echo: now, not a loop turn later
+            return
         self._handle = (loop.call_later(delay, self._paint) if delay > 0
                         else loop.call_soon(self._paint))
 

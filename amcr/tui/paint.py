@@ -260,11 +260,28 @@ class Painter:
         self._shown: dict[tuple[int, int], tuple[Run, ...]] = {}   # (y, x) -> runs written
         self._layout: list[tuple[int, int, int, int, int]] = []
         self._complete: set[Region] = set()      # regions painted whole since the last erase
+        self._clipped: dict[tuple[int, int], tuple[tuple[Run, ...], tuple[Run, ...]]] = {}
 
     def set_depth(self, depth: ColorDepth) -> None:
         if depth != self.writer.depth:
             self.writer = RowWriter(depth)
-            self._shown.clear()
+            self.forget()
+
+    def _clip(self, runs: tuple[Run, ...], width: int, pane: int, row: int
+              ) -> tuple[Run, ...]:
+        """The first ``width`` columns of a row (the same tuple while the row is)."""
+        cached = self._clipped.get((pane, row))
+        if cached is not None and cached[0] is runs:
+            return cached[1]
+        out, left = [], width
+        for text, style in runs:
+            if left <= 0:
+                break
+            out.append(Run(text[:left], style))
+            left -= len(text)
+        clipped = tuple(out)
+        self._clipped[(pane, row)] = (runs, clipped)
+        return clipped
 
     def layout_changed(self) -> bool:
         """Did this frame put terminals elsewhere than the last one?"""
@@ -296,8 +313,11 @@ class Painter:
                 rows = sorted(r for r in dirty if r < height)
             else:
                 self._complete.add(region)
+            narrow = emu.cols > width               # one column: libvterm's screen has two
             for row in rows:                               # type: ignore[attr-defined]
                 runs = emu.line(row)
+                if narrow:
+                    runs = self._clip(runs, width, id(pane), row)
                 key = (y + row, x)
                 if shown.get(key) is not runs:
                     shown[key] = runs
@@ -328,8 +348,12 @@ class PaneRenderer(Renderer):
     def render(self, app: Application[object], layout: Layout, is_done: bool = False) -> None:
         painter = self.painter
         painter.set_depth(host_color_depth(app.color_depth))
+        # prompt_toolkit's own reasons to redraw from scratch (erasing the screen)
         erased = (self._last_screen is None or self._last_size != self.output.get_size()
-                  or self.style.invalidation_hash() != self._last_style_hash)
+                  or self.style.invalidation_hash() != self._last_style_hash
+                  or app.style_transformation.invalidation_hash()
+                  != self._last_transformation_hash
+                  or app.color_depth != self._last_color_depth)
         painter.regions = []
         super().render(app, layout, is_done)
         if is_done:
@@ -366,11 +390,10 @@ class PaneRenderer(Renderer):
             output.write_raw(f"\x1b[{spot.y + 1};{spot.x + 1}H")
             self._cursor_pos = Point(x=spot.x, y=spot.y)
             if spot.visible:
-                shape = (spot.shape, spot.blink)
-                if shape != self._shape:
-                    self._shape = shape
-                    output.write_raw(f"\x1b[{_SHAPES.get(spot.shape, 2) - spot.blink} q")
                 output.show_cursor()
+                # after it: prompt_toolkit's show_cursor also sends "stop blinking"
+                self._shape = (spot.shape, spot.blink)
+                output.write_raw(f"\x1b[{_SHAPES.get(spot.shape, 2) - spot.blink} q")
             else:
                 output.hide_cursor()
         elif rows:

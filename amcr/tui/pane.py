@@ -82,6 +82,8 @@ class Pane:
     async def start(self, runtime: Runtime) -> None:
         """Start (or restart) the container with the pane's current size."""
         await self.close()
+        # Keys queued for the container that ended are not the new one's to run.
+        self._writes = asyncio.Queue()
         self.exit_code, self.error, self.oom = None, None, False
         self._last_cpu = None
         spec = self.spec.replace(tty=True, winsize=self.size)

@@ -126,3 +126,21 @@ def test_a_row_with_wide_characters_is_blanked_before_it_is_written() -> None:
     pane.emulator.feed("日本 ok".encode())
     out = painter.paint()
     assert out.startswith("\x1b[1;1H\x1b[0m\x1b[20X") and "日本 ok" in out
+
+
+def test_a_one_column_region_is_painted_one_column_wide() -> None:
+    pane, painter = FakePane(), Painter()
+    _place(painter, pane, 4, 0, 1, 3)                 # libvterm keeps two columns
+    pane.emulator.feed(b"XY")
+    out = painter.paint()
+    assert "XY" not in out and "X" in out
+
+
+def test_a_new_colour_depth_paints_everything_again() -> None:
+    pane, painter = FakePane(), Painter(D8)
+    _place(painter, pane, 0, 0, 20, 5)
+    pane.emulator.feed(b"\x1b[38;2;255;0;0mred")
+    assert "38;5;196" in painter.paint()
+    painter.set_depth(D24)
+    out = painter.paint()
+    assert "38;2;255;0;0" in out and len(_rows_written(out)) == 5

@@ -27,7 +27,8 @@ SPICE = [b"\x1b[41m", b"\x1b[0m", b"\x1b[5;3H", b"\x1b[2J", b"\x1b[3;10r", b"\x1
          b"\t", b"\n", b"\x1b[4h", b"\x1b[4l", b"\x1b[1\"q", b"\x1b[?7l", b"\x1b[?7h",
          b"\x1b[20h", b"\x1b[20l", b"\x1b[999;1H", "中".encode(), b"\x1b[38;2;1;2;3m", b"\x1b[?6h",
          b"\x1b[?6l", b"\x1b7", b"\x1b8", b"\x1bD", b"\x1bM", b"\x1b[3S", b"\x1b[2T", b"\x1b[L",
-         b"\x1b[M", b"\x1b[1;1H\x1b[J", b"\x07", b"\x1b[", b"\xe4", "\u0301".encode()]
+         b"\x1b[M", b"\x1b[1;1H\x1b[J", b"\x07", b"\x1b[", b"\xe4", "\u0301".encode(), b"\x1b[!p",
+         b"\x1b[?69h\x1b[3;20s\x1b[?6h", b"\x1b[4;20h"]
 
 
 def clean_line(r: random.Random, cols: int) -> bytes:
