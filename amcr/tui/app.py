@@ -8,6 +8,7 @@ except after the prefix key), the application, and ``run``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import sys
 
@@ -338,6 +339,10 @@ async def main(config: Config, names: list[str]) -> int:
         starting = asyncio.gather(*(p.start(mux.runtime) for p in mux.panes))
         try:
             await starting
+            # What exists now (modules, the layout, the panes) lives as long as the
+            # app: out of the collector's sight, a full collection stays short
+            # and cannot land on a keystroke's echo as a pause.
+            gc.freeze()
             return await app.run_async()
         finally:
             sampler.cancel()
