@@ -27,14 +27,14 @@ import os
 import struct
 import sys
 from _pickle import loads
-from _socket import CMSG_SPACE, MSG_CMSG_CLOEXEC, SCM_RIGHTS, SOL_SOCKET, socket
+from _socket import MSG_CMSG_CLOEXEC, socket
 from gc import disable as gc_disable
 
 from amcr.init import container_init, messages
 from amcr.init.messages import NOT_MAPPED
 # pty and rlimits: what PID 1 imports only when it needs them, after the root
 # switch, when only what is already imported can be (spawn.protocol does the same)
-from amcr.kernel import clone, namespaces, prctl_min, pty, rlimits, userns  # noqa: F401
+from amcr.kernel import clone, namespaces, prctl_min, pty, rlimits, unixsock, userns  # noqa: F401
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,14 +72,9 @@ def main() -> None:
 def serve(req: socket) -> None:
     """One request per message, until the runtime closes its end."""
     while True:
-        data, ancdata, _flags, _ = req.recvmsg(MAX_REQUEST, CMSG_SPACE(4 * MAX_FDS),
-                                               MSG_CMSG_CLOEXEC)
+        data, fds = unixsock.recv_fds(req, MAX_REQUEST, MAX_FDS, MSG_CMSG_CLOEXEC)
         if not data:
             return
-        fds: list[int] = []
-        for level, kind, payload in ancdata:
-            if level == SOL_SOCKET and kind == SCM_RIGHTS:
-                fds += struct.unpack(f"{len(payload) // 4}i", payload[:len(payload) // 4 * 4])
         _clone_one(req, data, fds)
 
 

@@ -9,10 +9,8 @@ started again when it died.
 from __future__ import annotations
 
 import os
-import struct
 import sys
 from _pickle import dumps
-from _socket import SCM_RIGHTS, SOL_SOCKET
 
 from amcr.errors import KernelError
 from amcr.init.zygote import REQUEST_FD, USERNS_FD
@@ -46,8 +44,7 @@ class Zygote:
         request = dumps((cfg.replace(stdio=None, cgroup_fds=()), len(stdio), len(cfg.cgroup_fds)),
                         5)
         try:
-            self._sock.sendmsg([request], [(SOL_SOCKET, SCM_RIGHTS,
-                                            struct.pack(f"{len(fds)}i", *fds))])
+            unixsock.send_fds(self._sock, request, fds)
         except OSError as exc:   # it died (killed?): say so, in our terms
             raise KernelError.from_oserror("clone", exc, hint="the runtime's spawner process "
                                            "died; retry with a new amcr.Runtime") from exc
