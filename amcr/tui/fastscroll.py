@@ -158,7 +158,7 @@ def _classify(lines: list[bytes], cols: int,
 
     def check(start: int, end: int, longs: list[int]) -> None:
         chunk = lines[start:end]
-        if _all_clean(b"\n".join(chunk) + b"\n", cols, chunk, lengths=False):
+        if _all_clean(b"\n".join(chunk) + b"\n", cols, lengths=False):
             for i in longs:
                 one(i)
         elif end - start > 4:

@@ -258,7 +258,7 @@ class Painter:
         self.regions: list[Region] = []          # filled by TerminalWindows during a frame
         self.writer = RowWriter(depth)
         self._shown: dict[tuple[int, int], tuple[Run, ...]] = {}   # (y, x) -> runs written
-        self._layout: list[tuple[int, int, int, int, int]] = []
+        self._layout: list[Region] = []          # the regions of the last frame
         self._complete: set[Region] = set()      # regions painted whole since the last erase
         self._clipped: dict[tuple[int, int], tuple[tuple[Run, ...], tuple[Run, ...]]] = {}
 
@@ -285,8 +285,7 @@ class Painter:
 
     def layout_changed(self) -> bool:
         """Did this frame put terminals elsewhere than the last one?"""
-        now = [(id(r.pane), r.x, r.y, r.width, r.height) for r in self.regions]
-        changed, self._layout = now != self._layout, now
+        changed, self._layout = self.regions != self._layout, list(self.regions)
         return changed
 
     def forget(self) -> None:
@@ -343,7 +342,7 @@ class PaneRenderer(Renderer):
                          cpr_not_supported_callback=old.cpr_not_supported_callback)
         self.painter = painter
         self.cursor = cursor
-        self._shape: tuple[str, bool] | None = None
+        self._shaped = False        # a cursor shape was sent: the host's is restored at exit
 
     def render(self, app: Application[object], layout: Layout, is_done: bool = False) -> None:
         painter = self.painter
@@ -357,7 +356,7 @@ class PaneRenderer(Renderer):
         painter.regions = []
         super().render(app, layout, is_done)
         if is_done:
-            if self._shape is not None:
+            if self._shaped:
                 self.output.write_raw("\x1b[0 q")      # the host's own cursor shape again
                 self.output.flush()
             return
@@ -392,7 +391,7 @@ class PaneRenderer(Renderer):
             if spot.visible:
                 output.show_cursor()
                 # after it: prompt_toolkit's show_cursor also sends "stop blinking"
-                self._shape = (spot.shape, spot.blink)
+                self._shaped = True
                 output.write_raw(f"\x1b[{_SHAPES.get(spot.shape, 2) - spot.blink} q")
             else:
                 output.hide_cursor()
