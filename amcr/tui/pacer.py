@@ -9,7 +9,8 @@ what it draws changes (a key for the multiplexer, a tab's numbers, a view).
 Pacing: a small update (an echo, a prompt: at most :data:`SMALL` bytes) is
 painted at once, in the callback that read it, because that is what a
 keystroke's latency is made of, unless the last paint was less than an
-interval ago (many small reads in a row are a flood too).
+interval ago (many small reads in a row are a flood too). The row under the
+cursor goes out first: that is where an echo appears.
 Bigger reads in quick succession (a flood: a PTY read is at most 4 KiB) are
 painted at most once per interval, a multiple of a paint's cost and at least
 :data:`MIN_INTERVAL`: every paint syncs the emulator and decodes the rows that
@@ -50,19 +51,19 @@ class FramePacer:
         loop = asyncio.get_running_loop()
         delay = self._not_before - loop.time()
         if delay <= 0 and sum(p.received for p in self.panes()) - self._seen <= SMALL:
-            self._paint()           # an echo: now, not a loop turn later
+            self._paint(echo=True)  # now, not a loop turn later; the cursor's row first
             return
         self._handle = (loop.call_later(delay, self._paint) if delay > 0
                         else loop.call_soon(self._paint))
 
-    def _paint(self) -> None:
+    def _paint(self, echo: bool = False) -> None:
         self._handle = None
         if self.app.invalidated:
             return                  # a full redraw is on its way; it paints too
         renderer: PaneRenderer = self.app.renderer      # type: ignore[assignment]
         loop = asyncio.get_running_loop()
         start = loop.time()
-        renderer.paint_only()
+        renderer.paint_only(cursor_row_first=echo)
         cost = loop.time() - start
         self._seen = sum(p.received for p in self.panes())
         self._not_before = start + min(MAX_INTERVAL, max(MIN_INTERVAL, FACTOR * cost))

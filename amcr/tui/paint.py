@@ -36,7 +36,7 @@ from prompt_toolkit.data_structures import Point
 from prompt_toolkit.layout.containers import Container
 from prompt_toolkit.layout.dimension import Dimension
 from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
-from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.renderer import Renderer
 
 from amcr.tui.emulator import Color, MouseTracking, Run, Style
@@ -300,35 +300,57 @@ class Painter:
         says changed since (``take_dirty``); a changed row whose runs are the
         ones already written (an erase of blank rows) is still skipped.
         """
-        out = []
-        shown = self._shown
-        row_of = self.writer.row
+        out: list[str] = []
         for region in self.regions:
-            pane, x, y, width, height = region
-            emu = pane.emulator
+            emu = region.pane.emulator
             dirty = emu.take_dirty()
-            rows: object = range(min(height, emu.rows))
+            rows: object = range(min(region.height, emu.rows))
             if region in self._complete:
-                rows = sorted(r for r in dirty if r < height)
+                rows = sorted(r for r in dirty if r < region.height)
             else:
                 self._complete.add(region)
-            narrow = emu.cols > width               # one column: libvterm's screen has two
             for row in rows:                               # type: ignore[attr-defined]
-                runs = emu.line(row)
-                if narrow:
-                    runs = self._clip(runs, width, id(pane), row)
-                key = (y + row, x)
-                if shown.get(key) is not runs:
-                    shown[key] = runs
-                    out.append(f"\x1b[{y + row + 1};{x + 1}H")
-                    if not all(text.isascii() for text, _style in runs):
-                        # The host may count a character's columns unlike libvterm:
-                        # blank the row first, so nothing old survives at its end.
-                        out.append(f"\x1b[0m\x1b[{width}X")
-                    out.append(row_of(runs))
+                self._row(region, row, out)
         if out:
             out.append("\x1b[0m")
         return "".join(out)
+
+    def paint_row_at(self, x: int, y: int) -> str:
+        """The screen row at (x, y) of the terminal drawn there, if it changed.
+
+        For an echo: the row under the cursor is where a typed character
+        appears, and it is written first, before the other changed rows are
+        even looked for (a shell's erase below the prompt marks every row
+        under it as changed, and finding out that they did not is most of a
+        paint). :meth:`paint` then skips it, as already shown.
+        """
+        out: list[str] = []
+        for region in self.regions:
+            if (region.x <= x < region.x + region.width
+                    and region.y <= y < region.y + region.height
+                    and y - region.y < region.pane.emulator.rows):
+                self._row(region, y - region.y, out)
+                break
+        if out:
+            out.append("\x1b[0m")
+        return "".join(out)
+
+    def _row(self, region: Region, row: int, out: list[str]) -> None:
+        """Append what redraws ``row`` of ``region``, unless it is what is shown."""
+        pane, x, y, width, _height = region
+        emu = pane.emulator
+        runs = emu.line(row)
+        if emu.cols > width:                        # one column: libvterm's screen has two
+            runs = self._clip(runs, width, id(pane), row)
+        key = (y + row, x)
+        if self._shown.get(key) is not runs:
+            self._shown[key] = runs
+            out.append(f"\x1b[{y + row + 1};{x + 1}H")
+            if not all(text.isascii() for text, _style in runs):
+                # The host may count a character's columns unlike libvterm:
+                # blank the row first, so nothing old survives at its end.
+                out.append(f"\x1b[0m\x1b[{width}X")
+            out.append(self.writer.row(runs))
 
 
 class PaneRenderer(Renderer):
@@ -343,6 +365,7 @@ class PaneRenderer(Renderer):
         self.painter = painter
         self.cursor = cursor
         self._shaped = False        # a cursor shape was sent: the host's is restored at exit
+        self._placed: CursorSpot | None = None   # where paint_only last put the cursor
 
     def render(self, app: Application[object], layout: Layout, is_done: bool = False) -> None:
         painter = self.painter
@@ -354,6 +377,7 @@ class PaneRenderer(Renderer):
                   != self._last_transformation_hash
                   or app.color_depth != self._last_color_depth)
         painter.regions = []
+        self._placed = None         # prompt_toolkit moves the cursor as it draws
         super().render(app, layout, is_done)
         if is_done:
             if self._shaped:
@@ -368,20 +392,29 @@ class PaneRenderer(Renderer):
             erased = True
         if erased:
             painter.forget()
-        self._finish(painter.paint())
+        self._finish(painter.paint(), self.cursor())
 
-    def paint_only(self) -> None:
+    def paint_only(self, cursor_row_first: bool = False) -> None:
         """Between prompt_toolkit's frames, when only the terminals changed:
-        the changed rows and the cursor, in the regions of the last frame."""
-        if self._last_screen is not None:
-            self._finish(self.painter.paint())
-
-    def _finish(self, rows: str) -> None:
-        """Write the rows, then put the cursor where the active program has it."""
-        output = self.output
-        spot = self.cursor()
-        if not rows and spot is None:
+        the changed rows and the cursor, in the regions of the last frame.
+        ``cursor_row_first``: an echo; its row reaches the terminal before the
+        others are looked at (see :meth:`Painter.paint_row_at`)."""
+        if self._last_screen is None:
             return
+        spot = self.cursor()
+        if cursor_row_first and spot is not None:
+            first = self.painter.paint_row_at(spot.x, spot.y)
+            if first:
+                self._finish(first, spot)
+        self._finish(self.painter.paint(), spot)
+
+    def _finish(self, rows: str, spot: CursorSpot | None) -> None:
+        """Write the rows, then put the cursor at ``spot``: where the active
+        program has it (None: where prompt_toolkit left it)."""
+        output = self.output
+        if not rows and (spot is None or spot == self._placed):
+            return
+        self._placed = spot
         if rows:
             output.hide_cursor()
             output.write_raw(rows)
@@ -399,4 +432,36 @@ class PaneRenderer(Renderer):
             # prompt_toolkit left the cursor where it believes it is: put it back.
             pos = self._cursor_pos
             output.write_raw(f"\x1b[{pos.y + 1};{pos.x + 1}H")
+        flush(output)
+
+
+def flush(output: Output) -> None:
+    """prompt_toolkit's output buffer to the terminal, in one write when it fits.
+
+    prompt_toolkit's own flush makes the terminal blocking for every write
+    and back (three more system calls, a context manager): a measurable part
+    of an echo, whose few bytes always fit. Only what the terminal does not
+    take at once is written the blocking way.
+    """
+    buffer = getattr(output, "_buffer", None)
+    if buffer is None:                      # not a Vt100_Output
         output.flush()
+        return
+    if not buffer:
+        return
+    data = "".join(buffer).encode(output.encoding() or "utf-8", "replace")
+    output._buffer = []                     # type: ignore[attr-defined]
+    fd = output.fileno()
+    try:
+        done = os.write(fd, data)
+    except (BlockingIOError, InterruptedError):
+        done = 0
+    if done < len(data):
+        blocking = os.get_blocking(fd)
+        os.set_blocking(fd, True)
+        try:
+            rest = memoryview(data)[done:]
+            while rest:
+                rest = rest[os.write(fd, rest):]
+        finally:
+            os.set_blocking(fd, blocking)

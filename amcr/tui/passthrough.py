@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from prompt_toolkit.input.vt100 import Vt100Input
 from prompt_toolkit.key_binding import KeyPress
@@ -32,17 +33,32 @@ class TypingInput(Vt100Input):
     most of them plain text), text goes to the parser so the order of keys is
     kept. (``_in_bracketed_paste`` is the parser's own flag; where it is
     missing, nothing is offered.)
+
+    The offer is made in the reader callback itself: text taken there never
+    reaches prompt_toolkit, whose callback would run its key processor on no
+    keys and restart two timeout tasks, after the write and before the echo
+    can be read.
     """
 
     typed: Callable[[str], bool] | None = None
     _parser_may_hold = False
+    _unread: str | None = None      # read by the callback, for read_keys
+
+    def attach(self, input_ready_callback: Callable[[], None]
+               ) -> AbstractContextManager[None]:
+        def ready() -> None:
+            data = self.stdin_reader.read()
+            if not self._offered(data):
+                self._unread = data
+                input_ready_callback()
+        return super().attach(ready)
 
     def read_keys(self) -> list[KeyPress]:
-        data = self.stdin_reader.read()
-        if (self.typed is not None and not self._parser_may_hold and not self._buffer
-                and not getattr(self.vt100_parser, "_in_bracketed_paste", True)
-                and PLAIN.fullmatch(data) and self.typed(data)):
-            return []
+        data, self._unread = self._unread, None
+        if data is None:
+            data = self.stdin_reader.read()
+            if self._offered(data):
+                return []
         self._parser_may_hold = "\x1b" in data
         self.vt100_parser.feed(data)
         result, self._buffer = self._buffer, []
@@ -51,3 +67,8 @@ class TypingInput(Vt100Input):
     def flush_keys(self) -> list[KeyPress]:
         self._parser_may_hold = False
         return super().flush_keys()
+
+    def _offered(self, data: str) -> bool:
+        return bool(self.typed is not None and not self._parser_may_hold and not self._buffer
+                    and not getattr(self.vt100_parser, "_in_bracketed_paste", True)
+                    and PLAIN.fullmatch(data) and self.typed(data))

@@ -88,6 +88,9 @@ class VTermEmulator(FastScroll):
         self._pending_ground = True                     # parser state before it
         self._styles: dict[bytes, Style] = {}        # raw attrs+colours -> style
         self._blanks: dict[Style, tuple[Run, ...]] = {}   # style -> an empty row (this width)
+        self._blank_ids: set[int] = set()            # id() of each value in _blanks
+        # row -> the empty row it was at the last take_dirty, for rows damaged since
+        self._was_blank: dict[int, tuple[Run, ...]] = {}
         self._interned: dict[Style, Style] = {DEFAULT_STYLE: DEFAULT_STYLE}
         self._tracker = ModeTracker()
         self._title_parts: list[bytes] = []
@@ -100,6 +103,7 @@ class VTermEmulator(FastScroll):
         self._cell_addr = addressof(self._cell)
         self._pos = lv.Pos()
         self._rect = lv.Rect()
+        self._cell_ref, self._rect_ref = byref(self._cell), byref(self._rect)
         self._text = ctypes.create_string_buffer(cols * 4 * lv.MAX_CHARS_PER_CELL)
         lib.vterm_screen_reset(self._screen, 1)
         self._scrollback = Scrollback(scrollback, self._decode, blank=self._raw_cell(0, 0),
@@ -153,6 +157,8 @@ class VTermEmulator(FastScroll):
         self._lines = [None] * rows
         self._dirty = set(range(rows))
         self._blanks.clear()
+        self._blank_ids.clear()
+        self._was_blank.clear()
         self._text = ctypes.create_string_buffer(cols * 4 * lv.MAX_CHARS_PER_CELL)
         self._generation += 1
 
@@ -190,6 +196,8 @@ class VTermEmulator(FastScroll):
 
     def take_dirty(self) -> frozenset[int]:
         self._sync()
+        if self._was_blank:
+            self._keep_unchanged_blanks()
         dirty = frozenset(self._dirty)
         self._dirty.clear()
         return dirty
@@ -336,7 +344,43 @@ class VTermEmulator(FastScroll):
         blank = self._blanks.get(style)
         if blank is None:
             blank = self._blanks[style] = (Run(" " * self._cols, style),)
+            self._blank_ids.add(id(blank))
         return blank
+
+    def _keep_unchanged_blanks(self) -> None:
+        """Take back out of the dirty set the damaged rows that are the same empty
+        row as before.
+
+        A shell erases everything below the cursor on each edit (busybox's line
+        editing sends ``CSI J`` after every typed character), so libvterm
+        damages every row below the prompt: on a 50-row screen, 45 rows that
+        were empty and still are. Checking them here, three libvterm calls a
+        row and nothing decoded, costs a fraction of reading them as lines,
+        and the painter is not even asked about them.
+        """
+        lib, screen, pos, rect = self._lib, self._screen, self._pos, self._rect
+        is_eol, extent = lib.vterm_screen_is_eol, lib.vterm_screen_get_attrs_extent
+        get_cell, cell_ref, rect_ref = lib.vterm_screen_get_cell, self._cell_ref, self._rect_ref
+        lines, dirty, styles, addr = self._lines, self._dirty, self._styles, self._cell_addr
+        uniform = self._cols - self._extent_fix       # end_col of an extent over the row
+        for row, old in self._was_blank.items():
+            now = lines[row]
+            if now is None:
+                pos.row, pos.col = row, 0
+                if not is_eol(screen, pos):
+                    continue
+                rect.start_col, rect.end_col = 0, -1
+                extent(screen, rect_ref, pos, lv.ATTRS_ALL_MASK)
+                if rect.end_col < uniform:
+                    continue
+                get_cell(screen, pos, cell_ref)
+                if styles.get(string_at(addr, lv.CELL_SIZE)[_cells.STYLE_KEY]) is not old[0].style:
+                    continue
+                lines[row] = old
+            elif now is not old:
+                continue
+            dirty.discard(row)
+        self._was_blank.clear()
 
     def _probe_extent(self) -> int:
         """libvterm 0.1 reports the end of an attribute extent inclusively, later
@@ -387,10 +431,17 @@ class VTermEmulator(FastScroll):
     # -- callbacks from libvterm (must return int, must not raise) --------------------
 
     def _on_damage(self, rect: lv.Rect, _user: object) -> int:
+        lines, dirty, blank_ids, was_blank = (self._lines, self._dirty, self._blank_ids,
+                                              self._was_blank)
         # Bounds from our own list: during a resize libvterm mixes old and new sizes.
-        for row in range(max(rect.start_row, 0), min(rect.end_row, len(self._lines))):
-            self._lines[row] = None
-            self._dirty.add(row)
+        for row in range(max(rect.start_row, 0), min(rect.end_row, len(lines))):
+            if row not in dirty:
+                # What the row was at the last take_dirty: kept if it was empty.
+                old = lines[row]
+                if id(old) in blank_ids:
+                    was_blank[row] = old        # type: ignore[assignment]
+                dirty.add(row)
+            lines[row] = None
         return 1
 
     def _on_moverect(self, dest: lv.Rect, src: lv.Rect, _user: object) -> int:

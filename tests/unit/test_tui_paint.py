@@ -2,7 +2,10 @@
 mouse events passed to programs. Real emulators, real prompt_toolkit objects."""
 from __future__ import annotations
 
+import random
 import re
+
+import pytest
 
 from prompt_toolkit.data_structures import Point
 from prompt_toolkit.layout.mouse_handlers import MouseHandlers
@@ -89,6 +92,19 @@ def test_only_changed_rows_are_written_and_a_forget_writes_all() -> None:
     assert len(_rows_written(painter.paint())) == 5
 
 
+def test_the_row_under_the_cursor_can_be_painted_first() -> None:
+    pane, painter = FakePane(), Painter()
+    _place(painter, pane, 2, 1, 20, 5)
+    painter.paint()
+    pane.emulator.feed(b"\x1b[2;1Hfirst\x1b[4;1Hsecond")
+    first = painter.paint_row_at(2 + 3, 1 + 3)
+    assert _rows_written(first) == [5] and "second" in first
+    assert painter.paint_row_at(5, 4) == ""                       # shown already
+    assert painter.paint_row_at(0, 4) == ""                       # left of the region
+    rest = painter.paint()
+    assert _rows_written(rest) == [3] and "first" in rest
+
+
 def test_the_region_sets_the_size_and_moving_it_is_a_layout_change() -> None:
     pane, painter = FakePane(), Painter()
     _place(painter, pane, 0, 1, 30, 4)
@@ -144,3 +160,86 @@ def test_a_new_colour_depth_paints_everything_again() -> None:
     painter.set_depth(D24)
     out = painter.paint()
     assert "38;2;255;0;0" in out and len(_rows_written(out)) == 5
+
+
+def test_flush_writes_everything_in_order_to_a_terminal_that_is_full() -> None:
+    """One write when it fits; what does not is written blocking, and the
+    descriptor is left non-blocking as it was."""
+    import os
+    import threading
+    import time
+
+    from amcr.tui.paint import flush
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    filler = b"." * 65536
+    while True:
+        try:
+            os.write(w, filler)
+        except BlockingIOError:
+            break
+    got = bytearray()
+
+    def drain() -> None:
+        time.sleep(0.1)
+        while True:
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    class Out:
+        _buffer = ["ab", "ç" * 100000]
+
+        def encoding(self) -> str:
+            return "utf-8"
+
+        def fileno(self) -> int:
+            return w
+    out = Out()
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        flush(out)                              # type: ignore[arg-type]
+        assert out._buffer == [] and not os.get_blocking(w)
+    finally:
+        os.close(w)
+        reader.join(5)
+        os.close(r)
+    assert bytes(got).lstrip(b".") == ("ab" + "ç" * 100000).encode()
+
+
+def _seen(emulator: object, rows: int) -> list:
+    """Each cell as it looks: its character and style; for a blank, only what
+    shows of a blank (the background, and reverse video)."""
+    out = []
+    for r in range(rows):
+        for run in emulator.line(r):                    # type: ignore[attr-defined]
+            for ch in run.text:
+                st = run.style
+                out.append((r, ch, st if ch != " " else (st.bg, st.reverse and st.fg)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_what_the_painter_writes_reproduces_the_screen(seed: int) -> None:
+    """A second emulator stands for the host terminal and gets only what the
+    painter writes (cursor row first, as for an echo, then the rest): after
+    every chunk its screen is the pane's, cell for cell and style for style.
+    The chunks erase in and out of colours, as shells and editors do, so rows
+    that stay empty, and rows that only look like they did, are both met."""
+    rng = random.Random(seed)
+    rows, cols = 8, 30
+    pane, painter = FakePane(rows, cols), Painter(D24)
+    _place(painter, pane, 0, 0, cols, rows)
+    host = create_emulator(rows, cols)
+    pieces = [b"\x1b[J", b"\x1b[1J", b"\x1b[2J", b"\x1b[K", b"\x1b[2K", b"\x1b[44m", b"\x1b[0m",
+              b"\x1b[1;31m", b"\x1b[3X", b"\r\n", b"\x08", b"$ ", b"word", b"\x1b[H",
+              b"\x1b[7;1H", b"\x1b[2;20H", b"\x1b[L", b"\x1b[M", b"\x1b[?1049h", b"\x1b[?1049l",
+              b"\x1b[5;9H\x1b[44m\x1b[3X\x1b[0m\x1b[H", b"\x1b[3;4H\x1b[41m\x1b[K\x1b[0m\x1b[8;1H"]
+    for _ in range(60):
+        pane.emulator.feed(b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))))
+        cursor = pane.emulator.cursor
+        host.feed((painter.paint_row_at(cursor.col, cursor.row) + painter.paint()).encode())
+        assert _seen(host, rows) == _seen(pane.emulator, rows)

@@ -72,3 +72,21 @@ def test_a_paste_spanning_reads_stays_whole(keyboard) -> None:
     _type(master, b"ghi\x1b[201~")
     keys = inp.read_keys()
     assert [(k.key, k.data) for k in keys] == [(Keys.BracketedPaste, "abcdefghi")]
+
+
+def test_taken_text_never_reaches_prompt_toolkits_callback(keyboard) -> None:
+    """Typing the multiplexer takes ends in the reader callback; anything else
+    is read once and handed to prompt_toolkit's callback, whose read_keys gets it."""
+    import asyncio
+    inp, master, typed = keyboard
+    calls: list[list] = []
+
+    async def main() -> None:
+        with inp.attach(lambda: calls.append(inp.read_keys())):
+            os.write(master, b"abc")
+            await asyncio.sleep(0.1)
+            assert typed == ["abc"] and calls == []
+            os.write(master, b"\x1b[A")
+            await asyncio.sleep(0.1)
+    asyncio.run(main())
+    assert [[k.key for k in keys] for keys in calls] == [[Keys.Up]]

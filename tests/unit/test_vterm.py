@@ -252,6 +252,42 @@ def test_dirty_rows_are_reported_once_and_generation_moves():
     assert e.take_dirty() == frozenset(range(5))
 
 
+def test_an_erase_of_rows_that_were_empty_in_that_style_leaves_them_clean():
+    """A shell's CSI J after every key damages every row below the prompt;
+    only rows that really changed are reported."""
+    e = emu()
+    e.feed(b"$ ")
+    [e.line(r) for r in range(5)]
+    e.take_dirty()
+    e.feed(b"x\x1b[J")
+    assert e.take_dirty() == frozenset({0})
+    e.feed(b"\x1b[44m\x1b[J\x1b[0m")             # erased in blue: rows below changed
+    assert e.take_dirty() == frozenset(range(5))
+    assert e.line(3)[0].style.bg == 4
+    e.feed(b"\x1b[J")                              # back to the default background
+    assert e.take_dirty() == frozenset(range(5))
+    [e.line(r) for r in range(5)]
+    e.feed(b"\x1b[4;9H\x1b[44m\x1b[3X\x1b[0m\x1b[H")  # three blue cells, no text
+    assert e.take_dirty() == frozenset({3})
+
+
+def test_a_row_written_and_erased_between_two_takes_is_compared_with_the_first():
+    e = emu()
+    [e.line(r) for r in range(5)]
+    e.take_dirty()
+    e.feed(b"\x1b[4;1Hgone")
+    assert e.line(3)[0].text.startswith("gone")     # read in between: cached as text
+    e.feed(b"\x1b[2K\x1b[1;1H")                      # and erased again
+    assert 3 not in e.take_dirty()                # the same empty row as at the last take
+    e.feed(b"\x1b[4;1Hback")
+    e.take_dirty()
+    e.feed(b"\x1b[4;1H\x1b[2K")                     # text at the last take: dirty,
+    assert e.line(3)[0].text.strip() == ""          # even if read empty in between
+    e.feed(b"\x1b[4;1H\x1b[2K")                     # and damaged once more
+    assert e.take_dirty() == frozenset({3})
+    assert e.line(3)[0].text.strip() == ""
+
+
 def test_bell_is_counted():
     e = emu()
     e.feed(b"\x07a\x07")
