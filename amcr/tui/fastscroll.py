@@ -115,9 +115,15 @@ def plan(data: bytes, cols: int, min_lines: int) -> list[tuple[int, bytes | list
     lines = data[first:last - 1].split(b"\n") if last > first else []
     if len(lines) < min_lines:
         return [(0, data)]
-    odd, wrapping = _classify(lines, cols)
+    odd, wrapping = _classify(lines, cols, data[first:last])
+    if not odd:                                   # the common case: one run of them all
+        pieces: list[tuple[int, bytes | list[bytes]]] = [(0, data[:first])]
+        pieces.append((first, _expand(lines, 0, len(lines), wrapping, cols)))
+        if last < len(data):
+            pieces.append((last, data[last:]))
+        return pieces
     lengths = list(accumulate(map(len, lines), initial=0))   # line i starts at
-    pieces: list[tuple[int, bytes | list[bytes]]] = []        # first + lengths[i] + i
+    pieces = []                                               # first + lengths[i] + i
     raw_start, after_bad = 0, 0
     for bad in [*odd, len(lines)]:
         if bad - after_bad >= min_lines:          # clean lines after_bad..bad-1: a run
@@ -138,14 +144,17 @@ def _long_lines(lines: list[bytes], cols: int) -> list[int]:
     return list(compress(range(len(lines)), map((cols + 1).__lt__, map(len, lines))))
 
 
-def _classify(lines: list[bytes], cols: int,
+def _classify(lines: list[bytes], cols: int, body: bytes | None = None,
               group: int = 128) -> tuple[list[int], list[int]]:
     """The lines that may not be in a run, and the wrapping ones that may, in order.
 
-    Checked a group at a time at C speed. Long lines are found beforehand in
-    one scan (``_long_lines``), so a group that is clean but for them is
-    settled by looking at those alone; a group that fails otherwise is halved
-    until the odd lines are found, so an odd line in a flood costs a few more
+    ``body``, when given, is the lines joined, each with its LF. If it is
+    clean as a whole but for long lines (a flood of plain text), only the long
+    lines are looked at, one by one. Otherwise lines are checked a group at a
+    time at C speed. Long lines are found beforehand in one scan
+    (``_long_lines``), so a group that is clean but for them is settled by
+    looking at those alone; a group that fails otherwise is halved until the
+    odd lines are found, so an odd line in a flood costs a few more
     whole-group checks, not a check per line.
     """
     odd: list[int] = []
@@ -171,9 +180,13 @@ def _classify(lines: list[bytes], cols: int,
                 one(i)
 
     long = _long_lines(lines, cols)
-    for start in range(0, len(lines), group):
-        end = min(start + group, len(lines))
-        check(start, end, long[bisect_left(long, start):bisect_left(long, end)])
+    if body is not None and _all_clean(body, cols, lengths=False):
+        for i in long:
+            one(i)
+    else:
+        for start in range(0, len(lines), group):
+            end = min(start + group, len(lines))
+            check(start, end, long[bisect_left(long, start):bisect_left(long, end)])
     # A wrapping line's rows equal it only from column 0, which is where a
     # line after a clean (CR-ended) one starts; after any other, who knows.
     bad = set(odd)

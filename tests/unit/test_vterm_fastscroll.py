@@ -8,7 +8,7 @@ import random
 import pytest
 
 from amcr.tui import _libvterm as lv
-from amcr.tui.fastscroll import _all_clean, is_clean, is_wrapping, plan, rows_of
+from amcr.tui.fastscroll import _all_clean, _classify, is_clean, is_wrapping, plan, rows_of
 
 try:
     lv.load()
@@ -141,3 +141,19 @@ def test_a_big_write_is_never_split_inside_a_character():
     e.feed(b"a" + "é".encode() * 32800)     # > 64 KiB: split where a 2-byte char is, on screen
     text = "".join("".join(run.text for run in e.line(row)) for row in range(3))
     assert set(text.rstrip()) == {"é"}, text           # no U+FFFD from a split character
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_batch_checked_whole_is_classified_as_line_by_line(seed):
+    """The whole-batch check (a flood of plain text) finds the same odd and
+    wrapping lines as the group-by-group one, whatever the batch holds."""
+    from amcr.tui.fastscroll import _classify
+    r = random.Random(seed)
+    cols = r.randint(10, 100)
+    lines = [clean_line(r, cols)[:-1] for _ in range(r.randint(1, 400))]
+    for _ in range(r.randint(0, 3)):        # a few long or odd lines, or none
+        i = r.randrange(len(lines))
+        lines[i] = r.choice([b"x" * (cols + r.randint(2, 300)) + b"\r",
+                             b"\x1b[31mred\r", b"tab\there\r", b"no cr"])
+    body = b"\n".join(lines) + b"\n"
+    assert _classify(lines, cols, body) == _classify(lines, cols)
