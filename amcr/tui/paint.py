@@ -261,6 +261,7 @@ class Painter:
         self._layout: list[Region] = []          # the regions of the last frame
         self._complete: set[Region] = set()      # regions painted whole since the last erase
         self._clipped: dict[tuple[int, int], tuple[tuple[Run, ...], tuple[Run, ...]]] = {}
+        self._early: set[tuple[Region, int]] = set()   # rows paint_row_at wrote since paint
 
     def set_depth(self, depth: ColorDepth) -> None:
         if depth != self.writer.depth:
@@ -301,12 +302,14 @@ class Painter:
         ones already written (an erase of blank rows) is still skipped.
         """
         out: list[str] = []
+        early, self._early = self._early, set()
         for region in self.regions:
             emu = region.pane.emulator
             dirty = emu.take_dirty()
             rows: object = range(min(region.height, emu.rows))
             if region in self._complete:
-                rows = sorted(r for r in dirty if r < region.height)
+                rows = sorted({r for r in dirty if r < region.height}
+                              | {r for reg, r in early if reg == region and r < emu.rows})
             else:
                 self._complete.add(region)
             for row in rows:                               # type: ignore[attr-defined]
@@ -322,7 +325,9 @@ class Painter:
         appears, and it is written first, before the other changed rows are
         even looked for (a shell's erase below the prompt marks every row
         under it as changed, and finding out that they did not is most of a
-        paint). :meth:`paint` then skips it, as already shown.
+        paint). :meth:`paint` then skips it, as already shown. (It looks at the
+        row again whatever ``take_dirty`` says: the emulator compares rows with
+        what they were at its last ``take_dirty``, not with what was written here.)
         """
         out: list[str] = []
         for region in self.regions:
@@ -330,6 +335,7 @@ class Painter:
                     and region.y <= y < region.y + region.height
                     and y - region.y < region.pane.emulator.rows):
                 self._row(region, y - region.y, out)
+                self._early.add((region, y - region.y))
                 break
         if out:
             out.append("\x1b[0m")

@@ -48,6 +48,10 @@ class TypingInput(Vt100Input):
                ) -> AbstractContextManager[None]:
         def ready() -> None:
             data = self.stdin_reader.read()
+            if self._unread:
+                # prompt_toolkit's callback did not read the last ones (it
+                # returns early while the application stops): keep them first.
+                data, self._unread = self._unread + data, None
             if not self._offered(data):
                 self._unread = data
                 input_ready_callback()

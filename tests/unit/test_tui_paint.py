@@ -243,3 +243,17 @@ def test_what_the_painter_writes_reproduces_the_screen(seed: int) -> None:
         cursor = pane.emulator.cursor
         host.feed((painter.paint_row_at(cursor.col, cursor.row) + painter.paint()).encode())
         assert _seen(host, rows) == _seen(pane.emulator, rows)
+
+
+def test_a_row_painted_early_and_then_emptied_again_is_repainted() -> None:
+    """paint_row_at writes a row the emulator's dirty set knows nothing of: if the
+    row goes back to what it was at the last take, paint() still repaints it."""
+    pane, painter = FakePane(), Painter()
+    _place(painter, pane, 0, 0, 20, 5)
+    host = create_emulator(5, 20)
+    host.feed(painter.paint().encode())
+    pane.emulator.feed(b"\x1b[2;1Hhi")
+    host.feed(painter.paint_row_at(0, 1).encode())
+    pane.emulator.feed(b"\x1b[2K")
+    host.feed(painter.paint().encode())
+    assert _seen(host, 5) == _seen(pane.emulator, 5)

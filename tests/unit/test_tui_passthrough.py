@@ -90,3 +90,27 @@ def test_taken_text_never_reaches_prompt_toolkits_callback(keyboard) -> None:
             await asyncio.sleep(0.1)
     asyncio.run(main())
     assert [[k.key for k in keys] for keys in calls] == [[Keys.Up]]
+
+
+def test_keys_prompt_toolkit_did_not_read_come_first_next_time(keyboard) -> None:
+    """prompt_toolkit's callback returns without reading while the application
+    stops; what the reader callback had read then is not lost."""
+    import asyncio
+    inp, master, typed = keyboard
+    inp.typed = lambda text: False
+    calls: list[list] = []
+
+    def callback() -> None:
+        if calls:
+            calls.append(inp.read_keys())
+        else:
+            calls.append([])                    # the first time: no read_keys
+
+    async def main() -> None:
+        with inp.attach(callback):
+            os.write(master, b"\x1b[A")
+            await asyncio.sleep(0.1)
+            os.write(master, b"\x1b[B")
+            await asyncio.sleep(0.1)
+    asyncio.run(main())
+    assert [[k.key for k in keys] for keys in calls] == [[], [Keys.Up, Keys.Down]]
