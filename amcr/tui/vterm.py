@@ -41,6 +41,11 @@ _MAX_WRITE = 1 << 16      # libvterm copies a text run to a stack array: keep wr
 _BATCH = 1 << 18          # parse at the latest when this much is queued
 # Requests libvterm answers (DA, DSR, DECRQM, DECRQSS): parse those at once.
 _QUERY = re.compile(rb"\x1b\[[?>=]?[0-9;]*(?:c|n|\$p)|\x1bP\$q")
+# Scrolls toward the bottom (RI, SD, IL). libvterm 0.1.4 merges the scrolls of one
+# parse into one before it reports them, and a merge of scrolls in opposite
+# directions loses the damage of rows that were scrolled in (they are reported as
+# moved): a parse with one of these does not carry decoded rows along a move.
+_REVERSE_SCROLL = re.compile(rb"\x1bM|\x1b\[[0-9;]*[TL]")
 
 
 def _scratch(cols: int) -> VTermEmulator:
@@ -80,6 +85,7 @@ class VTermEmulator(FastScroll):
         lib.vterm_screen_enable_altscreen(self._screen, 1)
         lib.vterm_screen_set_damage_merge(self._screen, lv.DAMAGE_SCROLL)
         self._output = bytearray()
+        self._trust_moves = True        # see _REVERSE_SCROLL
         self._lines: list[tuple[Run, ...] | None] = [None] * rows
         self._dirty: set[int] = set(range(rows))
         self._fast_scroll = fast_scroll
@@ -137,6 +143,7 @@ class VTermEmulator(FastScroll):
             return
         data = bytes(self._pending)
         self._pending.clear()
+        self._trust_moves = _REVERSE_SCROLL.search(data) is None
         if self._fast_scroll and data.count(b"\n") > self.FAST_MIN_LINES:
             self._feed_pieces(data, self._pending_ground)
         else:
@@ -447,7 +454,7 @@ class VTermEmulator(FastScroll):
     def _on_moverect(self, dest: lv.Rect, src: lv.Rect, _user: object) -> int:
         # A scroll: rows keep their decoded runs if whole rows moved.
         lines = self._lines
-        whole = dest.start_col == 0 and dest.end_col == self._cols
+        whole = dest.start_col == 0 and dest.end_col == self._cols and self._trust_moves
         moved = [lines[r] if whole and 0 <= r < len(lines) else None
                  for r in range(src.start_row, src.end_row)]
         for offset, runs in enumerate(moved):

@@ -5,6 +5,7 @@ No terminal needed: everything goes through amcr.tui.vterm.VTermEmulator.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import textwrap
@@ -288,6 +289,17 @@ def test_a_row_written_and_erased_between_two_takes_is_compared_with_the_first()
     assert e.line(3)[0].text.strip() == ""
 
 
+def test_scrolls_both_ways_in_one_read_leave_no_stale_row():
+    """libvterm merges SU 2 and RI into one scroll of 1 and reports row 0 as moved
+    from row 1, though RI scrolled in a new (blue) row 0."""
+    e = emu(2, 16)
+    [e.line(r) for r in range(2)]
+    e.take_dirty()
+    e.feed(b"\x1b[44m\x1b[2S\x1bM")
+    e.take_dirty()
+    assert [run.style.bg for run in e.line(0)] == [e.cell(0, 0).style.bg] == [4]
+
+
 def test_bell_is_counted():
     e = emu()
     e.feed(b"\x07a\x07")
@@ -337,3 +349,55 @@ def test_close_is_idempotent_and_use_after_close_raises():
         e.line(0)
     with pytest.raises(ValueError, match="closed"):
         e.feed(b"\x1b[6n")
+
+
+_DIRTY_PIECES = [
+    b"\x1b[J", b"\x1b[1J", b"\x1b[2J", b"\x1b[K", b"\x1b[2K", b"\x1b[44m", b"\x1b[0m", b"\x1b[7m",
+    b"\x1b[3X", b"\r\n", b"\n", b"\x08", b"$ ", b"word", b"\x1b[H", b"\x1b[6;1H", b"\x1b[2;5H",
+    b"\x1b[L", b"\x1b[M", b"\x1b[?1049h", b"\x1b[?1049l", b"\x1b[?47h", b"\x1b[?47l", b"\x1b[S",
+    b"\x1b[T", b"\x1b[2S", b"\x1b[2@", b"\x1b[2P", b"\x1b[2;4r", b"\x1b[r", b"\x1bM", b"\x1bD",
+    b"\x1b[?5h", b"\x1b[?5l", b"\x1bc", b"\x1b[?69h\x1b[3;8s", b"\x1b[?69l", b"\x1b[4h", b"\x1b[4l",
+    b"\x1b#8", b"\x1b[?6h", b"\x1b[?6l", b"\x1b[44m\x1b[2J\x1b[0m",
+    b"".join(b"line %d\r\n" % i for i in range(12)), b"".join(b"x" * 25 + b"\r\n" for _ in range(10))]
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_dirty_rows_and_lines_follow_the_cells(seed):
+    """What a painter keeps (each row's line, refreshed for the rows take_dirty
+    names) is the screen cell for cell after random streams: scrolls both ways,
+    erases in colours, resizes, the alternate screen, rows read between takes."""
+    rng = random.Random(seed)
+
+    def flat(runs):
+        return [(ch, style) for text, style in runs for ch in text]
+
+    def cells(row):
+        return [(c.text, c.style) for c in (e.cell(row, col) for col in range(e.cols))
+                if c.width or c.text]
+
+    e = emu(rng.randint(2, 8), rng.randint(4, 20), scrollback=50)
+    shown = {}
+
+    def take():
+        for row in e.take_dirty():
+            if row < e.rows:
+                shown[row] = flat(e.line(row))
+    take()
+    for _ in range(80):
+        k = rng.random()
+        if k < 0.08:
+            e.resize(rng.randint(2, 8), rng.randint(4, 20))
+            shown = {r: v for r, v in shown.items() if r < e.rows}
+        elif k < 0.2:                               # a row painted ahead, then a take
+            row = rng.randrange(e.rows)
+            shown[row] = flat(e.line(row))
+            take()
+        elif k < 0.27:
+            e.line(rng.randrange(e.rows))           # read, not shown
+        else:
+            e.feed(b"".join(rng.choice(_DIRTY_PIECES) for _ in range(rng.randint(1, 6))))
+            if rng.random() < 0.5:
+                continue
+        if rng.random() < 0.6:
+            take()
+            assert [shown.get(r) for r in range(e.rows)] == [cells(r) for r in range(e.rows)]
