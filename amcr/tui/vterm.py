@@ -109,7 +109,7 @@ class VTermEmulator(FastScroll):
         self._cell_addr = addressof(self._cell)
         self._pos = lv.Pos()
         self._rect = lv.Rect()
-        self._cell_ref, self._rect_ref = byref(self._cell), byref(self._rect)
+        self._rect_ref = byref(self._rect)
         self._text = ctypes.create_string_buffer(cols * 4 * lv.MAX_CHARS_PER_CELL)
         lib.vterm_screen_reset(self._screen, 1)
         self._scrollback = Scrollback(scrollback, self._decode, blank=self._raw_cell(0, 0),
@@ -306,11 +306,9 @@ class VTermEmulator(FastScroll):
     def _read_line(self, row: int) -> tuple[Run, ...]:
         lib, screen, rect, pos = self._lib, self._screen, self._rect, self._pos
         cols, runs, col = self._cols, [], 0
-        pos.row, pos.col = row, 0
-        if lib.vterm_screen_is_eol(screen, pos):
-            blank = self._blank_line(row)
-            if blank is not None:
-                return blank
+        style = self._empty_style(row)
+        if style is not None:
+            return self._blank_line(style)
         while col < cols:
             chars, _width, style = self._decode(self._raw_cell(row, col))
             if chars and chars[0] == _cells.CONTINUATION:   # right half of a wide character
@@ -331,23 +329,24 @@ class VTermEmulator(FastScroll):
             col = end
         return _cells.merge(runs)
 
-    def _blank_line(self, row: int) -> tuple[Run, ...] | None:
-        """An empty row in one style: the same tuple every time for that style.
-
-        Shells erase everything below the cursor on each edit (busybox's
-        line editing sends ``CSI J`` for a backspace), and libvterm reports
-        every erased row as damaged. Decoding those rows again cost most of a
-        keystroke's echo; returning the same value also tells the painter
-        (which compares by identity) that there is nothing to redraw.
-        """
-        rect, pos = self._rect, self._pos
-        rect.start_col, rect.end_col = 0, -1
+    def _empty_style(self, row: int) -> Style | None:
+        """The style of ``row`` if it holds no character and one style from end to
+        end (an erased row), else None: three libvterm calls, nothing decoded
+        but one cell."""
+        lib, screen, pos, rect = self._lib, self._screen, self._pos, self._rect
         pos.row, pos.col = row, 0
-        self._lib.vterm_screen_get_attrs_extent(self._screen, byref(rect), pos,
-                                                lv.ATTRS_ALL_MASK)
+        if not lib.vterm_screen_is_eol(screen, pos):
+            return None
+        rect.start_col, rect.end_col = 0, -1
+        lib.vterm_screen_get_attrs_extent(screen, self._rect_ref, pos, lv.ATTRS_ALL_MASK)
         if rect.end_col + self._extent_fix < self._cols:
             return None                             # styles change along the row
-        style = self._decode(self._raw_cell(row, 0))[2]
+        raw = self._raw_cell(row, 0)
+        return self._styles.get(raw[_cells.STYLE_KEY]) or self._decode(raw)[2]
+
+    def _blank_line(self, style: Style) -> tuple[Run, ...]:
+        """An empty row in ``style``: the same tuple every time for that style, so
+        the painter (which compares by identity) sees there is nothing to redraw."""
         blank = self._blanks.get(style)
         if blank is None:
             blank = self._blanks[style] = (Run(" " * self._cols, style),)
@@ -356,32 +355,20 @@ class VTermEmulator(FastScroll):
 
     def _keep_unchanged_blanks(self) -> None:
         """Take back out of the dirty set the damaged rows that are the same empty
-        row as before.
+        row as at the last take_dirty.
 
         A shell erases everything below the cursor on each edit (busybox's line
         editing sends ``CSI J`` after every typed character), so libvterm
         damages every row below the prompt: on a 50-row screen, 45 rows that
-        were empty and still are. Checking them here, three libvterm calls a
-        row and nothing decoded, costs a fraction of reading them as lines,
-        and the painter is not even asked about them.
+        were empty and still are. Checking them (``_empty_style``) costs a
+        fraction of reading them as lines, and the painter is not even asked
+        about them.
         """
-        lib, screen, pos, rect = self._lib, self._screen, self._pos, self._rect
-        is_eol, extent = lib.vterm_screen_is_eol, lib.vterm_screen_get_attrs_extent
-        get_cell, cell_ref, rect_ref = lib.vterm_screen_get_cell, self._cell_ref, self._rect_ref
-        lines, dirty, styles, addr = self._lines, self._dirty, self._styles, self._cell_addr
-        uniform = self._cols - self._extent_fix       # end_col of an extent over the row
+        lines, dirty = self._lines, self._dirty
         for row, old in self._was_blank.items():
             now = lines[row]
             if now is None:
-                pos.row, pos.col = row, 0
-                if not is_eol(screen, pos):
-                    continue
-                rect.start_col, rect.end_col = 0, -1
-                extent(screen, rect_ref, pos, lv.ATTRS_ALL_MASK)
-                if rect.end_col < uniform:
-                    continue
-                get_cell(screen, pos, cell_ref)
-                if styles.get(string_at(addr, lv.CELL_SIZE)[_cells.STYLE_KEY]) is not old[0].style:
+                if self._empty_style(row) is not old[0].style:
                     continue
                 lines[row] = old
             elif now is not old:
