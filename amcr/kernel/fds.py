@@ -25,3 +25,10 @@ def cloexec_from(first: int) -> None:
                 os.set_inheritable(fd, False)
             except OSError:
                 pass
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data``, however many writes a (blocking) descriptor takes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

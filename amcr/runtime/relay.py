@@ -11,6 +11,7 @@ import select
 import time
 
 from amcr.kernel import signals as signal
+from amcr.kernel.fds import write_all
 from amcr.kernel.pidfd import pidfd_send_signal
 from amcr.runtime.spawn import Spawned
 
@@ -62,13 +63,6 @@ class Pipes:
         for fd in (self.stdin_r, self.stdin_w, self.stdout_r, self.stdout_w, self.stderr_r,
                    self.stderr_w):
             self._close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 class _Terminal:
@@ -187,7 +181,7 @@ def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int,
                     except OSError:       # EIO: the PTY's last slave closed
                         data = b""
                     if data:
-                        _write_all(outputs[fd], data)
+                        write_all(outputs[fd], data)
                     else:
                         ep.unregister(fd)
                         del outputs[fd]
@@ -195,7 +189,7 @@ def _loop(proc: Spawned, pipes: Pipes | None, interactive: bool, wake_r: int,
                     data = os.read(0, _CHUNK)
                     if data and stdin_target is not None:
                         try:
-                            _write_all(stdin_target, data)
+                            write_all(stdin_target, data)
                         except BrokenPipeError:
                             data = b""
                     if not data:
@@ -229,7 +223,7 @@ def _drain_master(master: int, out: int) -> None:
             return
         if not data:
             return
-        _write_all(out, data)
+        write_all(out, data)
 
 
 def _copy_file_stdin(target: int | None, pipes: Pipes | None) -> None:
@@ -241,7 +235,7 @@ def _copy_file_stdin(target: int | None, pipes: Pipes | None) -> None:
         if not data:
             break
         try:
-            _write_all(target, data)
+            write_all(target, data)
         except BrokenPipeError:
             break
     if pipes is not None and pipes.stdin_w is not None:

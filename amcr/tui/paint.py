@@ -39,6 +39,7 @@ from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
 from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.renderer import Renderer
 
+from amcr.kernel.fds import write_all
 from amcr.tui.emulator import Color, MouseTracking, Run, Style
 from amcr.tui.keys import encode_mouse
 
@@ -466,8 +467,6 @@ def flush(output: Output) -> None:
         blocking = os.get_blocking(fd)
         os.set_blocking(fd, True)
         try:
-            rest = memoryview(data)[done:]
-            while rest:
-                rest = rest[os.write(fd, rest):]
+            write_all(fd, memoryview(data)[done:])
         finally:
             os.set_blocking(fd, blocking)
