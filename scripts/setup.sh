@@ -62,7 +62,16 @@ make_venv() {
     [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
     "$venv/bin/pip" install -q --disable-pip-version-check "$src$extra"
+    install_built_module "$venv" "$src"
     write_launcher "$venv"
+}
+
+# The tests import the staged source (pytest puts the project's root first on
+# sys.path), so it gets a copy of the one compiled module pip just built.
+install_built_module() {
+    local venv="$1" src="$2" platlib
+    platlib="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"
+    cp "$platlib"/amcr/init/_pid1*.so "$src/amcr/init/"
 }
 
 # pip's generated launcher imports `re`, and `site` processes .pth files: together

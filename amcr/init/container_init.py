@@ -1,128 +1,156 @@
-"""The container's PID 1 before exec: its first moves, the ordered steps, then execve.
+"""The container's PID 1 from its clone to its execve: the program it runs, and the clone.
 
-PID 1 is cloned straight into its namespaces (:mod:`amcr.kernel.clone`) by
-the runtime's spawner or by ``amcr run`` itself; :func:`start` is its entry.
-Each step is (name, function) so that a failure names the step that failed
-and tests can check the order. The comment on each says why it sits there.
+:func:`build` turns an :class:`~amcr.init.config.InitConfig` into the
+program of :mod:`amcr.init.program`, and :func:`clone` starts PID 1 straight
+in its namespaces running it (:mod:`amcr.init._pid1`, in C: the child never
+runs Python, docs/startup.md says why). The runtime's spawner and ``amcr
+run`` both clone through here, so there is one PID 1.
+
+The program is a list of named steps; a failure is reported under the name of
+its step, and the comment on each says why it sits where it does.
 """
 from __future__ import annotations
 
-import os
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 from amcr.init import messages, rootfs
 from amcr.init.config import InitConfig
-from amcr.kernel import capabilities, fds, namespaces, net, prctl_min, seccomp, unixsock, userns
-from amcr.kernel.namespaces import sethostname
-from amcr.kernel.signals import default_dispositions, set_wakeup_fd
+from amcr.init.program import Op, Program
+from amcr.kernel import namespaces, userns
+from amcr.security.caps import CAP_NAMES, CAP_NUMBER
+
+try:
+    from amcr.init._pid1 import spawn as _spawn
+except ImportError as exc:   # a source tree nobody built: say what to do, once, on use
+    _missing = exc
+
+    def _spawn(flags: int, program: bytes, fds: Sequence[int], close: Sequence[int]) -> int:
+        raise OSError(0, f"amcr's C part is not built ({_missing}): reinstall amcr "
+                         "(pip needs gcc and the Python headers, python3-dev)")
+
+#: clone flag: the new process is our parent's child. How the runtime's spawner
+#: clones a container *for* the runtime: the runtime reaps it, holds its pidfd,
+#: and is what its parent-death signal points at.
+CLONE_PARENT = 0x00008000
+SOCK, ERR = 0, 1      # the descriptors every program gets first: sync socket, error pipe
+Step = "Callable[[Program, InitConfig], None]"
 
 
-class _State:
-    """What the steps hand each other (the PTY master, how root was switched)."""
-
-    def __init__(self) -> None:
-        self.master: int | None = None
-        self.slave: int | None = None
-        self.root_method = "pivot_root"
-
-
-Step = "Callable[[InitConfig, _State], None]"
+def _cgroup(p: Program, cfg: InitConfig) -> None:
+    # First: everything after this starts inside the container's cgroup, and
+    # the cgroup namespace unshared right after has it as its root.
+    first = 2 + (len(cfg.stdio) if cfg.stdio else 0)
+    for i in range(len(cfg.cgroup_fds)):
+        p.add(Op.WRITE_FD, first + i, b"0")
+    p.add(Op.UNSHARE, namespaces.CLONE_NEWCGROUP)
 
 
-def _mounts(cfg: InitConfig, st: _State) -> None:
-    rootfs.make_private()
-    rootfs.mount_root(cfg)
-    rootfs.bind_host_dirs(cfg)
-    rootfs.bind_volumes(cfg)
-    rootfs.mount_proc(cfg)
-    rootfs.mount_dev(cfg)
-    rootfs.mount_sys(cfg)
-    rootfs.mask_paths(cfg)
-    rootfs.mount_tmp(cfg)
+def _id_map(p: Program, cfg: InitConfig) -> None:
+    if userns.needs_parent(cfg.mapping):
+        p.add(Op.EXPECT, messages.MAPPED)       # the runtime's death ends us quietly
+        return
+    p.add(Op.WRITE_FILE, "/proc/self/setgroups", b"deny")
+    p.add(Op.WRITE_FILE, "/proc/self/uid_map", userns.format_map(cfg.mapping.uid_lines))
+    p.add(Op.WRITE_FILE, "/proc/self/gid_map", userns.format_map(cfg.mapping.gid_lines))
 
 
-def _switch_root(cfg: InitConfig, st: _State) -> None:
-    st.root_method = rootfs.switch_root(cfg)
+def _mounts(p: Program, cfg: InitConfig) -> None:
+    rootfs.make_private(p)
+    rootfs.mount_root(p, cfg)
+    rootfs.bind_host_dirs(p, cfg)
+    rootfs.bind_volumes(p, cfg)
+    rootfs.mount_proc(p, cfg)
+    rootfs.mount_dev(p, cfg)
+    rootfs.mount_sys(p, cfg)
+    rootfs.mask_paths(p, cfg)
+    rootfs.mount_tmp(p, cfg)
 
 
-def _hostname(cfg: InitConfig, st: _State) -> None:
-    sethostname(cfg.hostname)
+def _hostname(p: Program, cfg: InitConfig) -> None:
+    p.add(Op.HOSTNAME, cfg.hostname)
 
 
-def _loopback(cfg: InitConfig, st: _State) -> None:
-    net.loopback_up()
+def _loopback(p: Program, cfg: InitConfig) -> None:
+    p.add(Op.LOOPBACK)
 
 
-def _workdir(cfg: InitConfig, st: _State) -> None:
+def _workdir(p: Program, cfg: InitConfig) -> None:
     # After the root switch, so the path resolves inside the container only;
     # created when missing, as docker and podman do.
-    if not os.path.isdir(cfg.workdir):
-        os.makedirs(cfg.workdir, exist_ok=True)
-    os.chdir(cfg.workdir)
-    # A path that resolved through a descriptor or a magic link to a place
-    # outside the root leaves a working directory getcwd() cannot name.
-    if not os.getcwd().startswith("/"):
-        raise OSError(1, "working directory is outside the container", cfg.workdir)
+    p.add(Op.WORKDIR, cfg.workdir)
 
 
-def _terminal(cfg: InitConfig, st: _State) -> None:
+def _terminal(p: Program, cfg: InitConfig) -> None:
     # After the root switch: the PTY comes from the container's own devpts, so
     # `tty` names a /dev/pts/N that exists inside.
     if cfg.tty:
-        # Imported before the clone when cfg.tty (spawn.protocol, the spawner):
-        # after the root switch there is no Python library to import from.
-        from amcr.kernel import pty
-        st.master, st.slave = pty.open_pty()
-        if cfg.winsize:
-            pty.set_winsize(st.slave, *cfg.winsize)
-        pty.make_controlling_terminal(st.slave)
-        for target in (0, 1, 2):
-            os.dup2(st.slave, target)
+        rows, cols = cfg.winsize or (0, 0)
+        p.add(Op.TERMINAL, rows, cols)
     else:
-        os.setsid()
         assert cfg.stdio is not None
-        for target, fd in enumerate(cfg.stdio):
-            os.dup2(fd, target)
+        p.add(Op.STDIO, 2, 3, 4)
 
 
-def _identity(cfg: InitConfig, st: _State) -> None:
+def _identity(p: Program, cfg: InitConfig) -> None:
     # Supplementary groups of the host user would still grant access to host
     # files (unmapped, they show as nogroup); drop them where setgroups is
     # allowed (not after the "deny" a single self-written map requires).
-    if cfg.mapping.by_parent:
-        os.setgroups([])
-    os.setresgid(0, 0, 0)
-    os.setresuid(0, 0, 0)
+    p.add(Op.IDENTITY, cfg.mapping.by_parent)
 
 
-def _rlimits(cfg: InitConfig, st: _State) -> None:
+def _rlimits(p: Program, cfg: InitConfig) -> None:
     # Before capabilities drop: raising a hard limit needs CAP_SYS_RESOURCE.
-    if cfg.rlimits:
-        from amcr.kernel import rlimits
-        rlimits.apply(cfg.rlimits)
+    for res, soft, hard in cfg.rlimits:
+        p.add(Op.RLIMIT, res, soft, hard)
 
 
-def _capabilities(cfg: InitConfig, st: _State) -> None:
-    capabilities.restrict_to(cfg.caps, cfg.cap_top)
-
-
-def _close_fds(cfg: InitConfig, st: _State) -> None:
+def _close_fds(p: Program, cfg: InitConfig) -> None:
     # The runtime holds other containers' PTYs and its event loop's epoll fd;
     # marking everything >= 3 close-on-exec keeps the error pipe until execve.
-    fds.cloexec_from(3)
+    p.add(Op.CLOEXEC_FROM, 3)
 
 
-def _no_new_privs(cfg: InitConfig, st: _State) -> None:
+def _capabilities(p: Program, cfg: InitConfig) -> None:
+    # Every number up to the kernel's last capability that is not kept leaves
+    # the bounding set, including numbers newer than amcr's names.
+    drop = bytes(n for n in range(cfg.cap_top + 1)
+                 if n >= len(CAP_NAMES) or CAP_NAMES[n] not in cfg.caps)
+    keep = 0
+    for name in cfg.caps:
+        if name in CAP_NUMBER:
+            keep |= 1 << CAP_NUMBER[name]
+    p.add(Op.CAPABILITIES, drop, keep)
+
+
+def _no_new_privs(p: Program, cfg: InitConfig) -> None:
     # Before exec: a setuid binary inside must gain nothing.
-    prctl_min.set_no_new_privs()
+    p.add(Op.NO_NEW_PRIVS)
+
+
+def _sync(p: Program, cfg: InitConfig) -> None:
+    # Ready (how root was switched, the PTY master), then wait for "go": the
+    # runtime is alive and has what it needs from us; its death is ours after.
+    p.add(Op.SYNC, messages.READY, messages.GO)
+
+
+def _seccomp(p: Program, cfg: InitConfig) -> None:
+    # After the sync: the strict profile does not allow the socket calls it needs.
+    for prog in cfg.seccomp:
+        p.add(Op.SECCOMP, prog)
+
+
+def _exec(p: Program, cfg: InitConfig) -> None:
+    # execvpe(3) semantics with the container's PATH.
+    p.add(Op.EXEC, len(cfg.argv), *cfg.argv, *(f"{k}={v}" for k, v in cfg.env.items()))
 
 
 STEPS: tuple[tuple[str, Step], ...] = (
+    ("cgroup", _cgroup),
+    ("id map", _id_map),
     ("mount", _mounts),              # needs PID 1 of the new PID ns (for /proc)
-    ("switch root", _switch_root),   # after every mount that needs a host path
+    ("switch root", rootfs.switch_root),  # after every mount that needs a host path
     ("hostname", _hostname),         # any time inside the UTS ns; grouped with config
     ("loopback", _loopback),         # needs CAP_NET_ADMIN in our net ns: before caps drop
     ("workdir", _workdir),
@@ -132,94 +160,28 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("close fds", _close_fds),
     ("capabilities", _capabilities),  # after everything that needs a capability
     ("no_new_privs", _no_new_privs),  # before seccomp: loading a filter requires it
+    ("sync", _sync),
+    ("seccomp", _seccomp),           # last before exec
+    ("exec", _exec),
 )
-# seccomp comes last, after the sync with the runtime (see run()): the strict
-# profile does not allow the socket calls that sync needs.
 
 
-def start(cfg: InitConfig, sock: unixsock.Sock, errfd: int) -> None:
-    """PID 1, just cloned into its namespaces: never returns."""
-    step = "start"
-    try:
-        try:
-            # The caller's event loop (if any) shares its wakeup fd with us after
-            # the clone: a signal arriving here must not wake (and confuse) it.
-            set_wakeup_fd(-1)
-        except ValueError:
-            pass   # cloned from a thread other than the main one: no wakeup fd here
-        default_dispositions()
-        step = "cgroup"
-        # First: everything after this starts inside the container's cgroup,
-        # and the cgroup namespace unshared right after has it as its root.
-        for fd in cfg.cgroup_fds:
-            os.write(fd, b"0")
-        namespaces.unshare(namespaces.CLONE_NEWCGROUP)
-        step = "id map"
-        if userns.needs_parent(cfg.mapping):
-            if messages.expect(sock, messages.MAPPED) is None:
-                os._exit(125)    # the runtime is gone
-        else:
-            userns.write_self_map(cfg.mapping)
-    except OSError as exc:
-        messages.report_failure(errfd, step, exc.errno or 0, str(exc))
-        os._exit(125)
-    except BaseException as exc:  # noqa: BLE001 - never return into the caller's code
-        messages.report_failure(errfd, step, 0, f"{type(exc).__name__}: {exc}")
-        os._exit(125)
-    run(cfg, sock, errfd)
+def build(cfg: InitConfig) -> bytes:
+    """PID 1's program for ``cfg``. Its descriptors by index: 0 the sync socket,
+    1 the error pipe, then stdio (three, without a terminal), then the cgroup.procs files."""
+    p = Program()
+    for name, step in STEPS:
+        p.add(Op.STEP, name)
+        step(p, cfg)
+    return bytes(p)
 
 
-def run(cfg: InitConfig, sock: unixsock.Sock, errfd: int) -> None:
-    """The ordered steps, the sync with the runtime, seccomp, exec: never returns."""
-    st = _State()
-    step = "start"
-    try:
-        for step, func in STEPS:
-            func(cfg, st)
-        step = "sync"
-        payload = st.root_method.encode()
-        if st.master is not None:
-            unixsock.send_fd(sock, messages.READY + b"\0" + payload, st.master)
-            os.close(st.master)
-        else:
-            messages.send(sock, messages.READY, payload)
-        # The runtime is alive and has what it needs from us (our PID, the PTY
-        # master): from here on, its death is ours (parent-death signal).
-        if messages.expect(sock, messages.GO) is None:
-            os._exit(125)
-        prctl_min.set_pdeathsig_kill()
-        step = "seccomp"
-        seccomp.load(cfg.seccomp)
-    except OSError as exc:
-        messages.report_failure(errfd, step, exc.errno or 0, str(exc))
-        os._exit(125)
-    except BaseException as exc:  # noqa: BLE001 - anything here must be reported
-        messages.report_failure(errfd, step, 0, f"{type(exc).__name__}: {exc}")
-        os._exit(125)
-    try:
-        execvpe(cfg.argv, cfg.env)
-    except OSError as exc:
-        messages.report_failure(errfd, "exec", exc.errno or 0, cfg.argv[0])
-    except BaseException as exc:  # noqa: BLE001 - never return into the runtime's code
-        messages.report_failure(errfd, "exec", 0, f"{type(exc).__name__}: {exc}")
-    os._exit(127)
+def fds_for(cfg: InitConfig, sock: int, err_w: int) -> list[int]:
+    """The descriptors :func:`build`'s program names, in its order."""
+    return [sock, err_w, *(cfg.stdio or ()), *cfg.cgroup_fds]
 
 
-def execvpe(argv: tuple[str, ...], env: dict[str, str]) -> None:
-    """execvpe(3) semantics with the container's PATH, without :func:`os.execvpe`.
-
-    ``os.execvpe`` imports :mod:`warnings` on the way, and after the root switch
-    the host's Python library is no longer there to import from.
-    """
-    cmd = argv[0]
-    if "/" in cmd:
-        os.execve(cmd, list(argv), env)
-    saved: OSError | None = None
-    for directory in env.get("PATH", "/usr/bin:/bin").split(":"):
-        try:
-            os.execve(os.path.join(directory or ".", cmd), list(argv), env)
-        except (FileNotFoundError, NotADirectoryError) as exc:
-            saved = saved or exc
-        except OSError as exc:   # EACCES and the like: remember, keep looking (as glibc)
-            saved = exc
-    raise saved or FileNotFoundError(2, "not found", cmd)
+def clone(flags: int, program: bytes, fds: Sequence[int], close: Sequence[int] = ()) -> int:
+    """Clone PID 1 with ``flags`` running ``program``; its PID. ``close``: our
+    descriptors it must not hold (the parent's ends of its channels)."""
+    return _spawn(flags, program, fds, close)

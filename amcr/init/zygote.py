@@ -32,18 +32,11 @@ from gc import disable as gc_disable
 
 from amcr.init import container_init, messages
 from amcr.init.messages import NOT_MAPPED
-# pty and rlimits: what PID 1 imports only when it needs them, after the root
-# switch, when only what is already imported can be (spawn.protocol does the same)
-from amcr.kernel import clone, namespaces, prctl_min, pty, rlimits, unixsock, userns  # noqa: F401
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from amcr.init.config import InitConfig
-    from amcr.kernel.userns import IdMapping
+from amcr.kernel import namespaces, prctl_min, rlimits, unixsock, userns
 
 REQUEST_FD = 3           # the runtime's end of the request socket, placed here at spawn
 USERNS_FD = 4            # the shared user namespace to live in, when there is one
-MAX_REQUEST = 1 << 20    # a config with seccomp programs is a few KiB
+MAX_REQUEST = 1 << 20    # a program with seccomp filters is a few KiB
 MAX_FDS = 16             # sync socket, error pipe, reply pipe, stdio, cgroup.procs files
 
 
@@ -79,43 +72,36 @@ def serve(req: socket) -> None:
 
 
 def _clone_one(req: socket, data: bytes, fds: list[int]) -> None:
-    """Clone PID 1 for one request and tell its PID; a failure goes down its error pipe."""
+    """Clone PID 1 for one request and tell its PID; a failure goes down its error pipe.
+
+    The request: (PID 1's program, its ID map when we write it, else None),
+    with the descriptors sync socket, error pipe, reply pipe, then those the
+    program names after its first two.
+    """
     pid = -1
     try:
-        cfg = _config(data, fds)
-        pid = clone.clone(namespaces.AT_CLONE | clone.CLONE_PARENT)
+        program, id_map = loads(data)
+        if len(fds) < 3:
+            raise OSError(0, f"spawner request with {len(fds)} descriptors")
+        pid = container_init.clone(namespaces.AT_CLONE | container_init.CLONE_PARENT, program,
+                                   [fds[0], fds[1], *fds[3:]], (req.fileno(), fds[2]))
+        os.write(fds[2], struct.pack("=iB", pid, _map(pid, id_map)))
     except BaseException as exc:  # noqa: BLE001 - the runtime sees EOF and reads the report
-        if len(fds) > 1:
+        if pid < 0 and len(fds) > 1:
             err = exc.errno if isinstance(exc, OSError) and exc.errno else 0
             messages.report_failure(fds[1], "clone", err, f"{type(exc).__name__}: {exc}")
-    if pid == 0:
-        req.close()
-        os.close(fds[2])
-        container_init.start(cfg, socket(fileno=fds[0]), fds[1])
-    if pid > 0:
-        os.write(fds[2], struct.pack("=iB", pid, _map(pid, cfg.mapping)))
     for fd in fds:
         os.close(fd)
 
 
-def _map(pid: int, mapping: IdMapping) -> int:
+def _map(pid: int, id_map: tuple[bytes, bytes] | None) -> int:
     """Write PID 1's ID map when no setuid helper is needed: we hold every capability
     in the namespace its own nests in (the runtime's shared one, or we are root).
     Returns 0 (mapped), an errno, or NOT_MAPPED (PID 1 maps itself, or helpers must)."""
-    if not mapping.by_parent or mapping.helper:
+    if id_map is None:
         return NOT_MAPPED
     try:
-        userns.write_map_for(pid, mapping)
+        userns.write_map_text(pid, *id_map)
     except OSError as exc:
         return min(exc.errno or 1, NOT_MAPPED - 1)
     return 0
-
-
-def _config(data: bytes, fds: list[int]) -> InitConfig:
-    """The request: (config without descriptors, how many stdio and cgroup fds), then
-    the descriptors in the order sync socket, error pipe, reply pipe, stdio, cgroup."""
-    cfg, n_stdio, n_cgroup = loads(data)
-    if len(fds) != 3 + n_stdio + n_cgroup:
-        raise OSError(0, f"spawner request with {len(fds)} descriptors")
-    return cfg.replace(stdio=tuple(fds[3:3 + n_stdio]) or None,
-                       cgroup_fds=tuple(fds[3 + n_stdio:]))

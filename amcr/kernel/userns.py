@@ -62,7 +62,7 @@ def _which(tool: str) -> str | None:
     return None
 
 
-def _format(lines: tuple[tuple[int, int, int], ...]) -> str:
+def format_map(lines: tuple[tuple[int, int, int], ...]) -> str:
     return "".join(f"{a} {b} {c}\n" for a, b, c in lines)
 
 
@@ -104,9 +104,9 @@ def write_self_map(mapping: IdMapping) -> None:
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:
-        f.write(_format(mapping.uid_lines))
+        f.write(format_map(mapping.uid_lines))
     with open("/proc/self/gid_map", "w") as f:
-        f.write(_format(mapping.gid_lines))
+        f.write(format_map(mapping.gid_lines))
 
 
 def write_map_for(pid: int, mapping: IdMapping) -> None:
@@ -117,10 +117,18 @@ def write_map_for(pid: int, mapping: IdMapping) -> None:
                       for tool, lines in (("newuidmap", mapping.uid_lines),
                                           ("newgidmap", mapping.gid_lines))])
         return
-    with open(f"/proc/{pid}/uid_map", "w") as f:
-        f.write(_format(mapping.uid_lines))
-    with open(f"/proc/{pid}/gid_map", "w") as f:
-        f.write(_format(mapping.gid_lines))
+    write_map_text(pid, format_map(mapping.uid_lines).encode(),
+                   format_map(mapping.gid_lines).encode())
+
+
+def write_map_text(pid: int, uid_map: bytes, gid_map: bytes) -> None:
+    """Write ``pid``'s maps directly (root, or every capability in its parent namespace)."""
+    for name, text in (("uid_map", uid_map), ("gid_map", gid_map)):
+        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text)
+        finally:
+            os.close(fd)
 
 
 def _run_helpers(commands: list[list[str]]) -> None:

@@ -19,13 +19,12 @@ import errno
 import os
 import struct
 import sys
-from gc import disable as gc_disable
 
 from amcr.errors import AmcrError, KernelError
 from amcr.init import container_init, messages
 from amcr.init.messages import NOT_MAPPED
 from amcr.init.config import InitConfig
-from amcr.kernel import clone, namespaces, unixsock, userns
+from amcr.kernel import namespaces, unixsock, userns
 from amcr.kernel.pidfd import pidfd_open, pidfd_send_signal
 from amcr.kernel.signals import SIGKILL
 from amcr.runtime import failure, idmap
@@ -103,8 +102,6 @@ def protocol(cfg: InitConfig, zygote: Zygote | None = None) -> Protocol:
     mapped there when no setuid helper is needed; else here, which needs a
     single-threaded process (``amcr run``).
     """
-    if cfg.tty:
-        from amcr.kernel import pty  # noqa: F401 - PID 1 opens its terminal after the root switch
     sock = child_sock = None
     pipes: list[int] = []
     try:
@@ -121,7 +118,7 @@ def protocol(cfg: InitConfig, zygote: Zygote | None = None) -> Protocol:
             finally:
                 os.close(pid_w)
         else:
-            pid, pid_r = _clone_here(), -1
+            pid, pid_r = _clone_here(cfg, child_sock.fileno(), err_w, (sock.fileno(), err_r)), -1
     except BaseException:
         for end in (sock, child_sock):
             if end is not None:
@@ -130,12 +127,6 @@ def protocol(cfg: InitConfig, zygote: Zygote | None = None) -> Protocol:
             os.close(fd)
         _close_stdio(cfg)
         raise
-    if pid == 0 and zygote is None:  # PID 1 (cloned here): never returns
-        gc_disable()   # a collection would write to (copy) every page of the caller's heap
-        sock.close()
-        os.close(err_r)
-        container_init.start(cfg, child_sock, err_w)
-        os._exit(125)   # not reached
     child_sock.close()
     os.close(err_w)
     _close_stdio(cfg)
@@ -154,9 +145,11 @@ def protocol(cfg: InitConfig, zygote: Zygote | None = None) -> Protocol:
         kids.close_fds()
 
 
-def _clone_here() -> int:
+def _clone_here(cfg: InitConfig, child_sock: int, err_w: int, ours: tuple[int, int]) -> int:
+    """PID 1 cloned by this process (``amcr run``); ``ours``: our ends, closed in the child."""
     try:
-        return clone.clone(namespaces.AT_CLONE)
+        return container_init.clone(namespaces.AT_CLONE, container_init.build(cfg),
+                                    container_init.fds_for(cfg, child_sock, err_w), ours)
     except OSError as exc:
         hint = "run amcr info to see what this host supports"
         if exc.errno == errno.EINVAL:   # the kernel's rule for new user namespaces

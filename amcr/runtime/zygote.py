@@ -14,7 +14,8 @@ from _pickle import dumps
 
 from amcr.errors import KernelError
 from amcr.init.zygote import REQUEST_FD, USERNS_FD
-from amcr.kernel import unixsock
+from amcr.init import container_init
+from amcr.kernel import unixsock, userns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,10 +40,12 @@ class Zygote:
         The descriptors travel with the request (SCM_RIGHTS), so the caller
         closes its copies right after, as after a fork.
         """
-        stdio = cfg.stdio or ()
-        fds = [child_sock.fileno(), err_w, reply_w, *stdio, *cfg.cgroup_fds]
-        request = dumps((cfg.replace(stdio=None, cgroup_fds=()), len(stdio), len(cfg.cgroup_fds)),
-                        5)
+        m = cfg.mapping
+        id_map = ((userns.format_map(m.uid_lines).encode(), userns.format_map(m.gid_lines).encode())
+                  if m.by_parent and not m.helper else None)
+        fds = container_init.fds_for(cfg, child_sock.fileno(), err_w)
+        fds.insert(2, reply_w)
+        request = dumps((container_init.build(cfg), id_map), 5)
         try:
             unixsock.send_fds(self._sock, request, fds)
         except OSError as exc:   # it died (killed?): say so, in our terms
