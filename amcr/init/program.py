@@ -55,22 +55,10 @@ class Op:
     EXEC = 31
 
 
-Arg = "str | bytes | int | None"
-_HEADER = struct.Struct("<BBH")
-_NUM = struct.Struct("<q")
+_HEADER = struct.Struct("<BBH").pack
+_NUM = struct.Struct("<q").pack
+_LEN = struct.Struct("<I").pack
 _MAX_ARGS = 0xFFFF
-
-
-def _encode(arg: str | bytes | int | bool | None) -> bytes:
-    if arg is None:
-        raw = b""                      # NULL where C takes an optional string
-    elif isinstance(arg, bytes):
-        raw = arg
-    elif isinstance(arg, str):
-        raw = arg.encode("utf-8", "surrogateescape")
-    else:
-        raw = _NUM.pack(int(arg))
-    return struct.pack("<I", len(raw)) + raw + b"\0"
 
 
 class Program:
@@ -82,10 +70,22 @@ class Program:
         self._parts: list[bytes] = []
 
     def add(self, op: int, *args: str | bytes | int | bool | None, flags: int = 0) -> None:
+        # Written for speed: the runtime builds one program per container.
         if len(args) > _MAX_ARGS:
             raise ValueError(f"operation {op}: {len(args)} arguments, at most {_MAX_ARGS}")
-        self._parts.append(_HEADER.pack(op, flags, len(args)))
-        self._parts.extend(_encode(a) for a in args)
+        parts = self._parts
+        parts.append(_HEADER(op, flags, len(args)))
+        for arg in args:
+            kind = type(arg)
+            if kind is str:
+                raw = arg.encode("utf-8", "surrogateescape")
+            elif kind is bytes:
+                raw = arg
+            elif arg is None:
+                raw = b""                  # NULL where C takes an optional string
+            else:
+                raw = _NUM(arg)            # int or bool
+            parts += (_LEN(len(raw)), raw, b"\0")
 
     def __bytes__(self) -> bytes:
         return b"".join(self._parts)
@@ -97,8 +97,8 @@ class Program:
         data = bytes(self)
         at = 0
         while at < len(data):
-            code, flags, n = _HEADER.unpack_from(data, at)
-            at += _HEADER.size
+            code, flags, n = struct.unpack_from("<BBH", data, at)
+            at += 4
             args = []
             for _ in range(n):
                 (length,) = struct.unpack_from("<I", data, at)
