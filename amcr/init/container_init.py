@@ -13,7 +13,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Sequence  # noqa: F401 - Step's annotation
 
 from amcr.init import messages, rootfs
 from amcr.init.config import InitConfig

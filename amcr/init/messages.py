@@ -24,17 +24,6 @@ def send(sock: Sock, tag: bytes, payload: bytes = b"") -> None:
     sock.send(tag + b"\0" + payload)
 
 
-def expect(sock: Sock, tag: bytes) -> bytes | None:
-    """The payload of the next message if it is ``tag``; None on EOF (peer died)."""
-    msg = sock.recv(4096)
-    if not msg:
-        return None
-    got, _, payload = msg.partition(b"\0")
-    if got != tag:
-        raise OSError(0, f"protocol error: expected {tag!r}, got {got!r}")
-    return payload
-
-
 # --- the exec-error pipe -------------------------------------------------------
 
 def report_failure(fd: int, step: str, err: int, message: str) -> None:

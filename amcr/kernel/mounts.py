@@ -1,4 +1,4 @@
-"""mount(2), umount2(2), pivot_root(2), and reading the flags a bind must keep."""
+"""mount(2), umount2(2) and pivot_root(2) for ``amcr info``'s probes; the flags PID 1's program uses."""
 from __future__ import annotations
 
 import ctypes
@@ -49,26 +49,5 @@ def pivot_root(new_root: str, put_old: str) -> None:
 # statvfs f_flag bits (ST_*) that the kernel "locks" on a mount inherited from a
 # more privileged user namespace: a remount inside a user namespace must repeat
 # them or it fails with EPERM.
-_ST_TO_MS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME,
-             2048: MS_NODIRATIME, 4096: MS_RELATIME}
 
 
-def locked_flags(path: str) -> int:
-    """The mount flags of the mount holding ``path``, as MS_* bits."""
-    f = os.statvfs(path).f_flag
-    out = 0
-    for st, ms in _ST_TO_MS.items():
-        if f & st:
-            out |= ms
-    return out
-
-
-def bind(source: str, target: str, *, readonly: bool = False, recursive: bool = True,
-         extra: int = 0) -> None:
-    """Bind-mount ``source`` on ``target``; a read-only bind needs a second remount."""
-    mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
-    if readonly or extra:
-        flags = locked_flags(target) | MS_BIND | MS_REMOUNT | extra
-        if readonly:
-            flags |= MS_RDONLY
-        mount(None, target, None, flags)

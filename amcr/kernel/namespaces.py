@@ -1,4 +1,4 @@
-"""Namespaces: flags, unshare(2), setns(2) and hostname (sethostname(2) in a new UTS ns)."""
+"""Namespaces: flags, unshare(2), setns(2), and opening a process's namespace."""
 from __future__ import annotations
 
 import os
@@ -16,7 +16,7 @@ CLONE_NEWNET = 0x40000000
 #: Order is data: the user namespace comes first so that the others are owned by
 #: it (that is what lets an unprivileged user create them at all); the kernel
 #: does this ordering itself when the flags are passed to one clone3(2) or
-#: unshare(2), which is why amcr makes a single call (amcr.kernel.clone).
+#: unshare(2), which is why amcr makes a single call (amcr/init/pid1.c).
 ORDERED_NAMESPACES: tuple[tuple[str, int], ...] = (
     ("user", CLONE_NEWUSER),
     ("mnt", CLONE_NEWNS),
@@ -44,12 +44,6 @@ def unshare(flags: int) -> None:
 def setns(fd: int, nstype: int = 0) -> None:
     """Join the namespace behind ``fd`` (a /proc/PID/ns/* descriptor)."""
     check(libc.setns(fd, nstype), "setns")
-
-
-def sethostname(name: str) -> None:
-    """Set the hostname of the calling process's UTS namespace."""
-    raw = name.encode()
-    check(libc.sethostname(raw, len(raw)), "sethostname")
 
 
 def open_ns(pid: int, kind: str) -> int:

@@ -1,11 +1,11 @@
-"""Seccomp: profiles compiled by libseccomp (pyseccomp), cached, loaded last.
+"""Seccomp: profiles compiled by libseccomp (pyseccomp) and cached; PID 1 loads them last.
 
 Compiling a profile needs pyseccomp, whose import alone costs ~45 ms here (it
 runs ldconfig to find the library). So a profile is compiled once, exported
 as the BPF program libseccomp generated, and cached on disk by a digest of
 everything that shapes it (rules, capabilities, architecture, libseccomp
-version); a container start only reads the bytes and hands them to the kernel
-with prctl(PR_SET_SECCOMP). Nothing here is hand-assembled BPF.
+version); a container start only reads the bytes, and PID 1 hands them to the
+kernel with prctl(PR_SET_SECCOMP) (amcr/init/pid1.c). Nothing here is hand-assembled BPF.
 
 Every profile but ``unconfined`` also gets a second, small filter refusing the
 terminal-injection ioctls TIOCSTI and TIOCLINUX, comparing the request masked
@@ -15,22 +15,13 @@ keeps this rule out of the allowlist's way.
 """
 from __future__ import annotations
 
-import ctypes
 import os
-
-from amcr.kernel.libc import check, libc
 
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
 
 _memory: dict[str, tuple[bytes, ...]] = {}
 _builtin: dict[tuple[str, frozenset[str], str | None], tuple[bytes, ...]] = {}
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 def _digest(profile_key: object, caps: frozenset[str], arch: str) -> str:
@@ -169,15 +160,6 @@ def _compile_tty_guard() -> bytes:
     for request in (TIOCSTI, TIOCLINUX):
         flt.add_rule(ps.ERRNO(errno.EPERM), "ioctl", ps.Arg(1, ps.MASKED_EQ, 0xFFFFFFFF, request))
     return _export(flt)
-
-
-def load(progs: tuple[bytes, ...]) -> None:
-    """Install the filters in the calling thread (needs no_new_privs first)."""
-    for prog in progs:
-        buf = ctypes.create_string_buffer(prog, len(prog))
-        fprog = _SockFprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
-        check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
-              "prctl(PR_SET_SECCOMP)")
 
 
 TYPE_CHECKING = False

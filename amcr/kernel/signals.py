@@ -6,25 +6,10 @@ underneath has everything we use.
 """
 from __future__ import annotations
 
-from _signal import (NSIG, SIG_DFL, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGQUIT,
-                     SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, getsignal, pidfd_send_signal,
-                     pthread_sigmask, set_wakeup_fd, signal)
+from _signal import (SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+                     pidfd_send_signal, set_wakeup_fd, signal)
 
 __all__ = ["SIGHUP", "SIGINT", "SIGKILL", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH",
-           "default_dispositions", "pidfd_send_signal", "set_wakeup_fd", "signal"]
+           "pidfd_send_signal", "set_wakeup_fd", "signal"]
 
 
-def default_dispositions() -> None:
-    """In a container's PID 1, first thing: nothing ignored, nothing blocked.
-
-    Ignored signals survive execve. Python ignores SIGPIPE and SIGXFSZ, and a
-    shell's background job ignores SIGINT and SIGQUIT: inherited, ``yes | head``
-    would never end inside. (Handlers are reset by execve itself.)
-    """
-    for signum in range(1, NSIG):
-        try:
-            if getsignal(signum) == SIG_IGN:
-                signal(signum, SIG_DFL)
-        except (OSError, ValueError):
-            pass    # SIGKILL, SIGSTOP, numbers the C library keeps for itself
-    pthread_sigmask(SIG_SETMASK, ())
