@@ -17,7 +17,8 @@ from typing import Callable
 
 from amcr.fsutil import remove_tree
 from amcr.kernel import cgroups_probe
-from amcr.kernel.mounts import MNT_DETACH, MS_PRIVATE, MS_REC, mount, pivot_root, umount
+from amcr.kernel.mountflags import MNT_DETACH, MS_PRIVATE, MS_REC
+from amcr.kernel.mounts import mount, pivot_root, umount
 from amcr.kernel.namespaces import CLONE_NEWNS, CLONE_NEWUSER, unshare
 from amcr.kernel.userns import IdMapping, choose_mapping, write_map_for, write_self_map
 

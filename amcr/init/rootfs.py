@@ -11,7 +11,7 @@ import os
 
 from amcr.init.config import InitConfig
 from amcr.init.program import IF_FAILED, OPTIONAL, Op, Program
-from amcr.kernel import mounts as m
+from amcr.kernel import mountflags as m
 
 #: devices every container gets, as in the OCI runtime spec's defaults;
 #: an unprivileged user cannot mknod, so each is a bind of the host's node.

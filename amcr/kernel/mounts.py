@@ -1,26 +1,11 @@
-"""mount(2), umount2(2) and pivot_root(2) for ``amcr info``'s probes; the flags PID 1's program uses."""
+"""mount(2), umount2(2) and pivot_root(2) for ``amcr info``'s probes (PID 1 mounts in C;
+the flags are in :mod:`amcr.kernel.mountflags`)."""
 from __future__ import annotations
 
 import ctypes
 import os
 
 from amcr.kernel.libc import check, libc
-
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_NOATIME = 1024
-MS_NODIRATIME = 2048
-MS_BIND = 4096
-MS_MOVE = 8192
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
-MS_RELATIME = 1 << 21
-MS_STRICTATIME = 1 << 24
-MNT_DETACH = 2
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 
-from amcr.kernel.libc import check, libc
-
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
@@ -31,18 +29,20 @@ ALL_NAMESPACES = 0
 for _name, _flag in ORDERED_NAMESPACES:
     ALL_NAMESPACES |= _flag
 
-#: what PID 1 is cloned into (amcr.kernel.clone); it unshares the cgroup
+#: what PID 1 is cloned into (amcr/init/pid1.c); it unshares the cgroup
 #: namespace itself, once it has joined its cgroup, so that cgroup is the root.
 AT_CLONE = ALL_NAMESPACES & ~CLONE_NEWCGROUP
 
 
 def unshare(flags: int) -> None:
     """Move the calling process into new namespaces (PID: only its future children)."""
+    from amcr.kernel.libc import check, libc   # ctypes: not on amcr run's start-up path
     check(libc.unshare(flags), "unshare")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
     """Join the namespace behind ``fd`` (a /proc/PID/ns/* descriptor)."""
+    from amcr.kernel.libc import check, libc
     check(libc.setns(fd, nstype), "setns")
 
 
