@@ -35,6 +35,8 @@ class Mount(Record):
         if not os.path.isabs(self.source):
             raise SpecError(f"volume source {self.source!r} is not an absolute path",
                             hint="use -v /abs/host/path:/container/path")
+        if "\0" in self.source or "\0" in self.target:
+            raise SpecError("volume paths cannot contain NUL bytes")
         if not os.path.isabs(self.target) or ".." in self.target.split("/"):
             raise SpecError(f"volume target {self.target!r} must be an absolute path "
                             "without '..'", hint="use -v HOST:/container/path")
@@ -110,6 +112,8 @@ class ContainerSpec(Record):
         if self.hostname is not None and not is_hostname(self.hostname):
             raise SpecError(f"invalid hostname {self.hostname!r}",
                             hint="use letters, digits and '-', at most 63 per label")
+        if "\0" in self.workdir:
+            raise SpecError("the working directory cannot contain NUL bytes")
         if not os.path.isabs(self.workdir):
             raise SpecError(f"working directory {self.workdir!r} is not absolute",
                             hint="use -w /path")
@@ -129,10 +133,13 @@ class ContainerSpec(Record):
             from amcr.kernel.rlimits import parse_ulimit
             for text in self.ulimits:
                 parse_ulimit(text)
-        for key, _ in self.env:
+        for key, value in self.env:
             if not _valid_env_key(key):
                 raise SpecError(f"invalid environment variable name {key!r}",
                                 hint="use -e KEY=VALUE")
+            if "\0" in value:
+                raise SpecError(f"the value of {key} contains a NUL byte",
+                                hint="environment values are C strings")
 
     @property
     def resource_limits(self) -> "Limits":

@@ -28,10 +28,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -107,6 +109,9 @@ enum {
 /* Flags of an operation. */
 #define F_OPTIONAL 1    /* a failure clears the "ok" register instead of failing */
 #define F_IF_FAILED 2   /* run only when "ok" is clear (the previous optional failed) */
+#define F_NO_SYMLINK 4  /* MOUNT_IN, BIND_IN: the target must be its plain path inside the
+                         * root, no symlink on the way (/proc, /dev, /sys: later operations
+                         * name paths below them) */
 
 #define MAX_FDS 64
 #define PATHBUF (PATH_MAX * 2)
@@ -142,7 +147,7 @@ static size_t put(char *buf, size_t at, size_t cap, const char *s, size_t n)
 static void report(int err, const char *what, const char *path)
 {
     char buf[3800];
-    char num[16];
+    char digits[16];
     size_t at = 0;
     int i = 0, e = err < 0 ? 0 : err;
     char tmp[16];
@@ -151,9 +156,9 @@ static void report(int err, const char *what, const char *path)
         e /= 10;
     } while (e && i < 15);
     for (int j = 0; j < i; j++)
-        num[j] = tmp[i - 1 - j];
+        digits[j] = tmp[i - 1 - j];
     at = put(buf, at, sizeof buf, g_step, strlen(g_step) + 1);
-    at = put(buf, at, sizeof buf, num, (size_t)i);
+    at = put(buf, at, sizeof buf, digits, (size_t)i);
     at = put(buf, at, sizeof buf, "", 1);
     at = put(buf, at, sizeof buf, what, strlen(what));
     if (path) {
@@ -180,11 +185,25 @@ static _Noreturn void fail_err(int err, const char *what, const char *path)
 
 /* --- arguments -------------------------------------------------------------- */
 
+#define FEW 64
+
+/* Room for `count` items of `size` bytes past what fits on the stack: fresh
+ * pages, because the child must not malloc, and the caller may be a thread
+ * with a small stack (a command with 60,000 environment variables). */
+static void *room(size_t count, size_t size)
+{
+    void *p = mmap(NULL, count * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        fail("mmap", NULL);
+    return p;
+}
+
 static uint64_t num(const arg_t *a)
 {
-    uint64_t v = 0;
-    if (a->len == 8)
-        memcpy(&v, a->s, 8);
+    uint64_t v;
+    if (a->len != 8)
+        fail_err(EINVAL, "malformed program: a number is not 8 bytes", NULL);
+    memcpy(&v, a->s, 8);
     return v;
 }
 
@@ -296,6 +315,10 @@ static int mkdirs(const char *path, mode_t mode)
     char buf[PATHBUF];
     size_t n = strlen(path);
     struct stat st;
+    if (n == 0) {
+        errno = ENOENT;
+        return -1;
+    }
     if (n >= sizeof buf) {
         errno = ENAMETOOLONG;
         return -1;
@@ -324,20 +347,40 @@ static int mkdirs(const char *path, mode_t mode)
     return 0;
 }
 
-static void mkdirs_in(const char *root, const char *path, char *out)
+/* With F_NO_SYMLINK: refuse a target the image made a symlink (runc: "must be
+ * mounted on ordinary directory"). The operations after a /dev, /proc or /sys
+ * mount name paths below it as plain strings, which the kernel would follow
+ * through the image's link to the host: `/dev -> /home/you` would get device
+ * nodes and a world-writable shm directory made there. */
+static void plain_target(const char *root, const char *path, const char *resolved)
 {
-    if (join_in(root, path, out) < 0 || mkdirs(out, 0755) < 0)
+    char plain[PATHBUF];
+    if (cat3(plain, sizeof plain, root, path, "", 0) < 0)
+        fail("resolve", path);
+    if (strcmp(plain, resolved) != 0)
+        fail_err(0, "the image makes this path a symlink; refusing to mount over it:", path);
+}
+
+static void mkdirs_in(const char *root, const char *path, char *out, int flags)
+{
+    if (join_in(root, path, out) < 0)
+        fail("resolve", path);
+    if (flags & F_NO_SYMLINK)
+        plain_target(root, path, out);
+    if (mkdirs(out, 0755) < 0)
         fail("create", path);
 }
 
 /* A file to bind a file onto, made inside root when missing. */
-static void touch_in(const char *root, const char *path, char *out)
+static void touch_in(const char *root, const char *path, char *out, int flags)
 {
     char dir[PATHBUF];
     struct stat st;
     char *slash;
     if (join_in(root, path, out) < 0)
         fail("resolve", path);
+    if (flags & F_NO_SYMLINK)
+        plain_target(root, path, out);
     memcpy(dir, out, strlen(out) + 1);
     slash = strrchr(dir, '/');
     if (slash && slash != dir) {
@@ -486,7 +529,9 @@ static void expect(const char *tag)
 static _Noreturn void exec_command(const arg_t *a, uint32_t nargs)
 {
     uint64_t argc = num(&a[0]);
-    const char *argv[nargs + 1], *envp[nargs + 1];
+    const char *few_argv[FEW + 1], *few_envp[FEW + 1];
+    const char **argv = nargs <= FEW ? few_argv : room(nargs + 1, sizeof *argv);
+    const char **envp = nargs <= FEW ? few_envp : room(nargs + 1, sizeof *envp);
     const char *path = "/usr/bin:/bin";
     int saved = ENOENT;
     uint32_t i, n = 0;
@@ -561,7 +606,7 @@ static void capabilities(const arg_t *drop, uint64_t keep)
 }
 
 /* One operation; returns 0, or -1 with errno for an optional one that failed. */
-static int run_op(int code, const arg_t *a, uint32_t n)
+static int run_op(int code, int flags, const arg_t *a, uint32_t n)
 {
     static const uint32_t want[OP_LAST] = {
         [OP_STEP] = 1, [OP_WRITE_FD] = 2, [OP_UNSHARE] = 1, [OP_EXPECT] = 1,
@@ -576,7 +621,8 @@ static int run_op(int code, const arg_t *a, uint32_t n)
     char path[PATHBUF];
     struct stat st;
 
-    if (code <= 0 || code >= OP_LAST || (code != OP_EXEC && n != want[code]))
+    if (code <= 0 || code >= OP_LAST || (code != OP_EXEC && n != want[code]) ||
+        (code == OP_EXEC && n < 2))
         fail_err(EINVAL, "malformed program", NULL);
     switch (code) {
     case OP_STEP:
@@ -607,24 +653,26 @@ static int run_op(int code, const arg_t *a, uint32_t n)
     case OP_MKDIR:
         return mkdir(a[0].s, (mode_t)num(&a[1]));
     case OP_MOUNT_IN:
-        mkdirs_in(a[0].s, a[1].s, path);
+        mkdirs_in(a[0].s, a[1].s, path, flags);
         return mount(opt_str(&a[2]), path, opt_str(&a[3]), num(&a[4]), opt_str(&a[5]));
     case OP_BIND_IN:
         if (stat(a[2].s, &st) < 0)
             fail("stat", a[2].s);
         if (S_ISDIR(st.st_mode))
-            mkdirs_in(a[0].s, a[1].s, path);
+            mkdirs_in(a[0].s, a[1].s, path, flags);
         else
-            touch_in(a[0].s, a[1].s, path);
+            touch_in(a[0].s, a[1].s, path, flags);
         return bind_mount(a[2].s, path, (int)num(&a[3]), 1);
     case OP_SYMLINK:
         return symlink(a[0].s, a[1].s);
     case OP_CREATE_FILE: {
         int fd = open(a[0].s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)num(&a[1]));
-        if (fd < 0 || write(fd, a[2].s, a[2].len) != (ssize_t)a[2].len)
-            return -1;
-        close(fd);
-        return 0;
+        int ok = fd >= 0 && write(fd, a[2].s, a[2].len) == (ssize_t)a[2].len;
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = err;
+        return ok ? 0 : -1;
     }
     case OP_SETXATTR:
         return setxattr(a[0].s, a[1].s, "", 0, 0);
@@ -657,18 +705,20 @@ static int run_op(int code, const arg_t *a, uint32_t n)
         return sethostname(a[0].s, a[0].len);
     case OP_LOOPBACK: {
         struct ifreq ifr;
-        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r, err;
         if (s < 0)
             return -1;
         memset(&ifr, 0, sizeof ifr);
         memcpy(ifr.ifr_name, "lo", 3);
-        if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-            return -1;
-        ifr.ifr_flags |= IFF_UP;
-        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-            return -1;
+        r = ioctl(s, SIOCGIFFLAGS, &ifr);
+        if (r == 0) {
+            ifr.ifr_flags |= IFF_UP;
+            r = ioctl(s, SIOCSIFFLAGS, &ifr);
+        }
+        err = errno;
         close(s);
-        return 0;
+        errno = err;
+        return r;
     }
     case OP_WORKDIR:
         /* After the root switch, so the path resolves inside the container
@@ -677,7 +727,9 @@ static int run_op(int code, const arg_t *a, uint32_t n)
             fail("chdir", a[0].s);
         /* A path that resolved through a magic link to a place outside the
          * root leaves a working directory getcwd() cannot name. */
-        if (!getcwd(path, sizeof path) || path[0] != '/')
+        /* The system call, not getcwd(3): glibc's falls back to a walk that
+         * allocates when the path is longer than the buffer. */
+        if (syscall(SYS_getcwd, path, sizeof path) < 0 || path[0] != '/')
             fail_err(EPERM, "working directory is outside the container:", a[0].s);
         return 0;
     case OP_TERMINAL:
@@ -754,7 +806,9 @@ static _Noreturn void run_program(const unsigned char *p, const unsigned char *e
     while (p + 4 <= end) {
         int code = p[0], flags = p[1];
         uint32_t n = (uint32_t)p[2] | ((uint32_t)p[3] << 8);
-        arg_t a[n ? n : 1];
+        arg_t few[FEW];
+        arg_t *a = n <= FEW ? few : room(n, sizeof *a);
+        int r;
         p += 4;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t len;
@@ -767,15 +821,17 @@ static _Noreturn void run_program(const unsigned char *p, const unsigned char *e
             a[i].len = len;
             p += 4 + len + 1;
         }
-        if ((flags & F_IF_FAILED) && ok)
-            continue;
-        errno = 0;
-        if (run_op(code, a, n) == 0) {
-            ok = 1;
+        if ((flags & F_IF_FAILED) && ok) {
+            if (a != few)
+                munmap(a, n * sizeof *a);
             continue;
         }
-        if (flags & F_OPTIONAL) {
-            ok = 0;
+        errno = 0;
+        r = run_op(code, flags, a, n);
+        if (r == 0 || (flags & F_OPTIONAL)) {
+            ok = r == 0;
+            if (a != few)
+                munmap(a, n * sizeof *a);
             continue;
         }
         fail(code == OP_MOUNT || code == OP_MOUNT_IN ? "mount"
@@ -865,6 +921,14 @@ static PyObject *spawn(PyObject *Py_UNUSED(self), PyObject *args)
 
     if (!PyArg_ParseTuple(args, "Ky*OO:spawn", &flags, &prog, &fd_seq, &close_seq))
         return NULL;
+    /* The child runs on a copy of the caller's stack and memory: nothing shared. */
+    if (flags & (CLONE_VM | CLONE_THREAD | CLONE_SETTLS | CLONE_VFORK | CLONE_SIGHAND |
+                 CLONE_FILES | CLONE_FS)) {
+        PyBuffer_Release(&prog);
+        PyErr_SetString(PyExc_ValueError, "spawn: flags that share the caller's memory, "
+                        "threads, descriptors or signal handlers");
+        return NULL;
+    }
     nfds = int_list(fd_seq, fds, MAX_FDS, "fds");
     nclose = nfds < 0 ? -1 : int_list(close_seq, closing, MAX_FDS, "close");
     if (nfds < 2 || nclose < 0) {

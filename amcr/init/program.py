@@ -8,7 +8,8 @@ previous optional one failed*: that is how a fallback is written (overlay
 options the kernel may refuse, sysfs or a read-only bind of the host's,
 pivot_root or chroot). Encoding: per operation its code, flags and argument
 count, then each argument as length, bytes and a NUL (so the C side can use
-it as a string in place). Numbers are 8 bytes, little-endian.
+it as a string in place). Numbers are 8 bytes, little-endian
+(negative ones as two's complement: RLIM_INFINITY is -1 in Python).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import struct
 
 OPTIONAL = 1     # a failure clears "ok" instead of failing the start
 IF_FAILED = 2    # run only when "ok" is clear
+NO_SYMLINK = 4   # MOUNT_IN, BIND_IN: refuse a target the image made a symlink
 
 
 class Op:
@@ -56,7 +58,7 @@ class Op:
 
 
 _HEADER = struct.Struct("<BBH").pack
-_NUM = struct.Struct("<q").pack
+_MASK64 = (1 << 64) - 1
 _LEN = struct.Struct("<I").pack
 _MAX_ARGS = 0xFFFF
 
@@ -73,19 +75,23 @@ class Program:
         # Written for speed: the runtime builds one program per container.
         if len(args) > _MAX_ARGS:
             raise ValueError(f"operation {op}: {len(args)} arguments, at most {_MAX_ARGS}")
-        parts = self._parts
-        parts.append(_HEADER(op, flags, len(args)))
+        parts = [_HEADER(op, flags, len(args))]   # added whole, or not at all
         for arg in args:
             kind = type(arg)
             if kind is str:
+                if "\0" in arg:   # the spec refuses these; C would cut the string short
+                    raise ValueError(f"operation {op}: NUL byte in {arg!r}")
                 raw = arg.encode("utf-8", "surrogateescape")
             elif kind is bytes:
                 raw = arg
             elif arg is None:
                 raw = b""                  # NULL where C takes an optional string
-            else:
-                raw = _NUM(arg)            # int or bool
+            else:                          # int or bool: 64 bits, two's complement
+                if not -(1 << 63) <= arg <= _MASK64:
+                    raise ValueError(f"operation {op}: {arg} does not fit in 64 bits")
+                raw = (arg & _MASK64).to_bytes(8, "little")
             parts += (_LEN(len(raw)), raw, b"\0")
+        self._parts += parts
 
     def __bytes__(self) -> bytes:
         return b"".join(self._parts)

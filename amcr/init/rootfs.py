@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from amcr.init.config import InitConfig
-from amcr.init.program import IF_FAILED, OPTIONAL, Op, Program
+from amcr.init.program import IF_FAILED, NO_SYMLINK, OPTIONAL, Op, Program
 from amcr.kernel import mountflags as m
 
 #: devices every container gets, as in the OCI runtime spec's defaults;
@@ -100,14 +100,17 @@ def bind_volumes(p: Program, cfg: InitConfig) -> None:
 
 def mount_proc(p: Program, cfg: InitConfig) -> None:
     # Needs to be PID 1 of the new PID namespace: procfs shows the mounter's.
-    p.add(Op.MOUNT_IN, cfg.merged, "/proc", "proc", "proc", _NOSUID_NODEV_NOEXEC, None)
+    # /proc, /dev and /sys must be plain directories of the image (NO_SYMLINK):
+    # the masks and /dev's contents below name paths under them as strings.
+    p.add(Op.MOUNT_IN, cfg.merged, "/proc", "proc", "proc", _NOSUID_NODEV_NOEXEC, None,
+          flags=NO_SYMLINK)
 
 
 def mount_dev(p: Program, cfg: InitConfig) -> None:
     """A tmpfs /dev with the default devices, its own devpts, and /dev/shm."""
     p.add(Op.MOUNT_IN, cfg.merged, "/dev", "tmpfs", "tmpfs", m.MS_NOSUID | m.MS_STRICTATIME,
-          "mode=755,size=65536k")
-    dev = cfg.merged + "/dev"       # a fresh tmpfs: nothing in it can be a symlink
+          "mode=755,size=65536k", flags=NO_SYMLINK)
+    dev = cfg.merged + "/dev"       # not a symlink (NO_SYMLINK), and a fresh tmpfs now
     for name in DEFAULT_DEVICES:
         path = f"{dev}/{name}"
         p.add(Op.CREATE_FILE, path, 0o666, b"")
@@ -129,13 +132,13 @@ def mount_dev(p: Program, cfg: InitConfig) -> None:
 def mount_sys(p: Program, cfg: InitConfig) -> None:
     """Read-only sysfs; needs our own network namespace, else a read-only bind."""
     p.add(Op.MOUNT_IN, cfg.merged, "/sys", "sysfs", "sysfs",
-          _NOSUID_NODEV_NOEXEC | m.MS_RDONLY, None, flags=OPTIONAL)
-    p.add(Op.BIND_IN, cfg.merged, "/sys", "/sys", True, flags=IF_FAILED)
+          _NOSUID_NODEV_NOEXEC | m.MS_RDONLY, None, flags=OPTIONAL | NO_SYMLINK)
+    p.add(Op.BIND_IN, cfg.merged, "/sys", "/sys", True, flags=IF_FAILED | NO_SYMLINK)
 
 
 def mask_paths(p: Program, cfg: InitConfig) -> None:
     """After /proc and /sys exist: hide what docker hides, freeze what it freezes.
-    (Both are fresh kernel filesystems: their paths hold no image symlinks.)"""
+    (Both are fresh kernel filesystems on plain directories: no image symlinks.)"""
     for path in MASKED_PATHS:
         p.add(Op.MASK, cfg.merged + path)
     for path in READONLY_PATHS:

@@ -49,9 +49,9 @@ def _value(text: str) -> int:
     if text in ("unlimited", "-1"):
         return UNLIMITED
     value = int(text)
-    if value < 0:
+    if value < 0 or value >= 1 << 64:
         raise ValueError(text)
-    return value
+    return UNLIMITED if value == (1 << 64) - 1 else value
 
 
 def apply(limits: tuple[tuple[int, int, int], ...]) -> None:

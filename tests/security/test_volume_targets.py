@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import Amcr
 
 
@@ -32,3 +34,25 @@ def test_symlinks_in_the_image_cannot_point_a_volume_at_the_host(amcr: Amcr,
     # ...the binds are inside the root, where the links point when / is the root.
     points = [line.split()[4] for line in proc.stdout.splitlines()]
     assert f"{outside}/sub" in points and f"{outside2}/deep/f" in points, points
+
+
+@pytest.mark.parametrize("name", ["dev", "proc", "sys"])
+@pytest.mark.parametrize("how", ["absolute", "climbing"])
+def test_an_image_cannot_make_a_kernel_filesystem_mount_point_a_symlink(
+        amcr: Amcr, tmp_path: Path, name: str, how: str) -> None:
+    """/dev's nodes and /proc's masks are made under the mount point by path: through
+    an image's symlink they would land on the host (found by review). Refused, as runc does."""
+    amcr.sh("true")
+    root = tmp_path / "root"
+    shutil.copytree(os.path.join(amcr.home, "images", "busybox", "rootfs"), root, symlinks=True)
+    host = tmp_path / "host"
+    host.mkdir()
+    shutil.rmtree(root / name, ignore_errors=True)
+    os.symlink(str(host) if how == "absolute" else "../" * 12 + str(host).lstrip("/"),
+               root / name)
+    for p in (tmp_path, root, host):
+        p.chmod(0o777 if p == host else 0o755)
+    proc = amcr("run", "--rootfs", str(root), "--", "true", check_one_line=True)
+    assert proc.returncode == 125
+    assert f"refusing to mount over it: /{name}" in proc.stderr, proc.stderr
+    assert os.listdir(host) == []

@@ -161,3 +161,50 @@ def test_bind_targets_resolve_symlinks_inside_the_root(tmp_path: Path) -> None:
     assert not escape.exists() and not Path(f"{escape}2").exists()
     points = [line.split()[4] for line in proc.stdout.splitlines()]
     assert f"{root}{escape}/sub" in points and f"{root}{escape}2/deeper/sub" in points, points
+
+
+def test_strings_with_nul_and_numbers_beyond_64_bits_are_refused_when_built() -> None:
+    p = Program()
+    with pytest.raises(ValueError, match="NUL"):
+        p.add(Op.HOSTNAME, "a\0b")
+    with pytest.raises(ValueError, match="64 bits"):
+        p.add(Op.RLIMIT, 1, 1 << 64, 0)
+    p.add(Op.RLIMIT, 1, -1, (1 << 64) - 1)     # RLIM_INFINITY, both spellings
+    assert p.ops()[0][2][1:] == (b"\xff" * 8, b"\xff" * 8)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda p: p.add(Op.UNSHARE, b"\0\0\0\0"),          # a number that is not 8 bytes
+    lambda p: p.add(Op.EXEC, 1),                        # exec without a command
+    lambda p: p.add(Op.WORKDIR, ""),                    # an empty path
+])
+def test_malformed_operations_are_reported_not_guessed(bad: object) -> None:
+    p = Program()
+    p.add(Op.STDIO, 2, 3, 4)
+    bad(p)                                              # type: ignore[operator]
+    _shell(p, "echo ran")
+    code, out, report = _run(p)
+    assert code == 125 and out == b"" and report is not None and report[1] in (0, errno.EINVAL,
+                                                                                errno.ENOENT)
+
+
+def test_a_huge_environment_works_from_a_thread_with_a_small_stack() -> None:
+    """The child runs on a copy of the caller's stack: big argument lists go to fresh pages."""
+    import threading
+    env = tuple(f"V{i}=x" for i in range(60_000)) + ("PATH=/usr/bin:/bin",)
+    p = Program()
+    _shell(p, 'echo "$V59999"', env=env)
+    result: list[object] = []
+    old = threading.stack_size(512 * 1024)
+    try:
+        t = threading.Thread(target=lambda: result.append(_run(p)))
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old)
+    assert result and result[0][:2] == (0, b"x\n")
+
+
+def test_flags_that_would_share_memory_with_the_caller_are_refused() -> None:
+    with pytest.raises(ValueError, match="share"):
+        container_init.clone(0x00000100, b"", [0, 1], [])          # CLONE_VM

@@ -32,3 +32,20 @@ def test_unknown_options_and_string_commands_are_spec_errors() -> None:
         build_spec("echo hi", {})
     with pytest.raises(SpecError, match="invalid hostname"):
         build_spec(["true"], {"hostname": "-bad-"})
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"env": {"A": "x\0y"}}, "contains a NUL byte"),
+    ({"workdir": "/a\0b"}, "cannot contain NUL"),
+    ({"mounts": [("/tmp", "/a\0b")]}, "cannot contain NUL"),
+    ({"ulimits": ["fsize=18446744073709551616"]}, "invalid --ulimit"),
+])
+def test_values_a_c_string_or_a_64_bit_limit_cannot_hold_are_spec_errors(options: dict,
+                                                                          message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        build_spec(["true"], options)
+
+
+def test_the_largest_64_bit_limit_means_unlimited() -> None:
+    from amcr.kernel.rlimits import UNLIMITED, parse_ulimit
+    assert parse_ulimit("fsize=18446744073709551615")[1:] == (UNLIMITED, UNLIMITED)
