@@ -47,6 +47,8 @@ class Pane:
         self.name = spec.name or "amcr"
         self.changed = on_change            # what the tab bar shows changed
         self.output_arrived = on_output or on_change    # only the screen changed
+        # Shown each read before the emulator is fed (the early echo, echo.py).
+        self.before_feed: Callable[[Pane, bytes], None] | None = None
         self.emulator: Emulator = create_emulator(24, 80)
         self.size = (24, 80)
         self.container: Container | None = None
@@ -129,6 +131,8 @@ class Pane:
 
     # -- I/O ------------------------------------------------------------------------
     def on_output(self, data: bytes) -> None:
+        if self.before_feed is not None:
+            self.before_feed(self, data)
         self.received += len(data)
         emu = self.emulator
         emu.feed(data)
