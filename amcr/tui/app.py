@@ -99,14 +99,17 @@ class Multiplexer:
         return (self.active, self.view, self.broadcast, self.prefix_pending, prompt,
                 self.message, len(self.panes))
 
-    def typed(self, text: str) -> bool:
-        """Plain text from the keyboard (see passthrough.py): the active
+    def typed(self, data: bytes) -> bool:
+        """Plain text from the keyboard, UTF-8 (see passthrough.py): the active
         container's (or every one's, broadcasting), unless the multiplexer
         itself is waiting for keys."""
         if (self.prompt is not None or self.prefix_pending or not self.panes
                 or self.view not in ("single", "tiled")):
             return False
-        _send(self, text.encode("utf-8"))
+        if self.broadcast:
+            _send(self, data)
+        else:
+            self.panes[self.active].send(data)
         return True
 
     def add(self, name: str) -> Pane:
