@@ -17,6 +17,10 @@ painted at most once per interval, a multiple of a paint's cost and at least
 moved, and a screen that changes faster than a display shows is read for
 nobody. The rest of the loop goes to reading and parsing, so a flood ends
 sooner.
+
+A read's echo may even reach the terminal before the read is parsed (the
+early echo, echo.py): only when :meth:`FramePacer.paints_at_once` says the
+paint that puts right whatever that wrote follows in the same callback.
 """
 from __future__ import annotations
 
