@@ -13,6 +13,8 @@ from amcr.tui.emulator import Color, Run, Style
 CONTINUATION = 0xFFFFFFFF       # chars[0] of the right half of a wide character
 CELL = struct.Struct("<6IbxxxI4s4s")   # VTermScreenCell: chars, width, attrs, fg, bg
 STYLE_KEY = slice(28, 40)       # the bytes of a cell that decide its style
+WIDTH = 24                      # the byte of a cell that holds its width
+CONTINUATION_BYTES = CONTINUATION.to_bytes(4, "little")     # chars[0] of a right half
 
 def check_size(rows: int, cols: int) -> tuple[int, int]:
     """Validate a size. One column is raised to two: libvterm 0.1.4 writes the

@@ -73,6 +73,22 @@ class Multiplexer:
         if self.pacer is not None:
             self.pacer.output_arrived()
 
+    def echo_pane(self) -> Pane | None:
+        """The pane whose reads may be echoed early (echo.py): the active one,
+        whose cursor the terminal shows, when the keys go to it alone, and
+        while every read so far has been painted."""
+        if (self.prompt is not None or self.broadcast or not self.panes
+                or self.view not in ("single", "tiled")
+                or self.pacer is None or not self.pacer.idle()):
+            return None
+        return self.current
+
+    def hook(self, pane: Pane) -> None:
+        """Reads of ``pane`` go to the renderer before they are parsed (the
+        early echo), without a call in between: that is on a keystroke's echo."""
+        renderer = self.app.renderer if self.app is not None else None
+        pane.before_feed = getattr(renderer, "echo_early", None)
+
     def invalidate(self) -> None:
         if self.app is not None:
             self.app.invalidate()
@@ -83,18 +99,22 @@ class Multiplexer:
         return (self.active, self.view, self.broadcast, self.prefix_pending, prompt,
                 self.message, len(self.panes))
 
-    def typed(self, text: str) -> bool:
-        """Plain text from the keyboard (see passthrough.py): the active
+    def typed(self, data: bytes) -> bool:
+        """Plain text from the keyboard, UTF-8 (see passthrough.py): the active
         container's (or every one's, broadcasting), unless the multiplexer
         itself is waiting for keys."""
         if (self.prompt is not None or self.prefix_pending or not self.panes
                 or self.view not in ("single", "tiled")):
             return False
-        _send(self, text.encode("utf-8"))
+        if self.broadcast:
+            _send(self, data)
+        else:
+            self.panes[self.active].send(data)
         return True
 
     def add(self, name: str) -> Pane:
         pane = Pane(self.config.spec(name), self.invalidate, self.output_arrived)
+        self.hook(pane)
         self.panes.append(pane)
         return pane
 
@@ -332,8 +352,12 @@ async def main(config: Config, names: list[str]) -> int:
                          full_screen=True, mouse_support=True, input=keyboard,
                          terminal_size_polling_interval=None)
     mux.app = app
-    app.renderer = PaneRenderer(app, mux.painter, lambda: cursor_spot(mux))
+    app.renderer = renderer = PaneRenderer(app, mux.painter, lambda: cursor_spot(mux))
     mux.pacer = FramePacer(app, lambda: mux.panes)
+    renderer.echo_pane = mux.echo_pane
+    renderer.paints_at_once = mux.pacer.paints_at_once
+    for pane in mux.panes:
+        mux.hook(pane)
     async with mux.runtime:
         sampler = asyncio.get_running_loop().create_task(_sample(mux))
         starting = asyncio.gather(*(p.start(mux.runtime) for p in mux.panes))

@@ -139,6 +139,13 @@ class Emulator(Protocol):
     @property
     def cursor(self) -> Cursor: ...
 
+    def plain_room(self) -> tuple[int, int, int]:
+        """(row, col, n): printable ASCII (0x20-0x7e) fed next, up to ``n``
+        characters, would be drawn at the cursor (row, col) and the columns
+        after it exactly as fed, in the default style, one cell each, with
+        nothing else on the screen changing and no wrap left pending. ``n`` is
+        0 whenever that is not known to hold. For the early echo (echo.py)."""
+
     @property
     def title(self) -> str:
         """Window title set by OSC 0/2 ("" until the program sets one)."""

@@ -27,6 +27,16 @@ from amcr.tui.emulator import Modes, MouseEncoding, MouseTracking
 # 4, matters here), RIS "ESC c", DECSTR "CSI ! p": one pattern, so they apply in order
 _SEQUENCE = re.compile(rb"\x1b\[(\?)?([0-9;]*)([hl])|\x1bc|\x1b\[!p")
 _TAIL = 64        # longest sequence we promise to catch across a read boundary
+# What decides how printable ASCII is drawn: a character set designated to G0-G3
+# (ESC ( ) * + for 94-character sets, - . / for 96), a locking shift (SO, SI,
+# LS2 ESC n, LS3 ESC o), a line of double width or height (ESC # 3-6), RIS.
+# libvterm runs C0 controls met inside an escape sequence and goes on with it
+# (ignoring NUL and DEL, aborting at CAN, SUB and ESC): a designation may hold some.
+_CHARSET = re.compile(rb"\x1b([()*+\-./])([\x00-\x17\x19\x1c-\x2f\x7f]*[\x30-\x7e])"
+                      rb"|\x1b([no]|#[3-6]|c)|[\x0e\x0f]")
+_C0 = bytes(range(0x20)) + b"\x7f"
+_G = {b"(": 0, b")": 1, b"*": 2, b"+": 3, b"-": 1, b".": 2, b"/": 3}
+_LOCKING = {b"\x0f": 0, b"\x0e": 1, b"n": 2, b"o": 3}
 
 _MOUSE_LEVELS = {9: MouseTracking.X10, 1000: MouseTracking.NORMAL,
                  1002: MouseTracking.BUTTON, 1003: MouseTracking.ANY}
@@ -37,7 +47,8 @@ _MOUSE_ENCODINGS = {1005: MouseEncoding.UTF8, 1006: MouseEncoding.SGR,
 class ModeTracker:
     """Keeps ``modes`` in step with DECSET/DECRST, RIS and DECSTR seen in ``feed``."""
 
-    __slots__ = ("modes", "left_right_margins", "insert", "_tail")
+    __slots__ = ("modes", "left_right_margins", "insert", "_tail", "_sets", "_gl",
+                 "_unsure", "_line_sizes")
 
     def __init__(self) -> None:
         self.modes = Modes()
@@ -49,12 +60,35 @@ class ModeTracker:
         # until RM 4 or RIS: again, false positives only cost speed.
         self.insert = False
         self._tail = b""
+        # For the early echo (echo.py): which set each of G0-G3 holds (b"B" is
+        # US-ASCII), which one GL invokes, whether a designation held controls
+        # (then we are unsure until RIS), and whether a line was ever made double
+        # width or height (for good: a line keeps its size on the screen it is
+        # on, the alternate screen's RIS leaves the main screen's). libvterm
+        # 0.1.4 keeps the sets over DECSTR and DECSC/DECRC (tests/unit/
+        # test_tui_echo.py checks this model against it).
+        self._sets = [b"B"] * 4
+        self._gl = 0
+        self._unsure = False
+        self._line_sizes = False
+
+    @property
+    def ascii_text(self) -> bool:
+        """Printable ASCII is drawn as itself, one cell each: GL and the single
+        shifts' G2 and G3 hold US-ASCII, and nothing made us unsure (a line of
+        another size, a designation with controls inside; false negatives only
+        cost the early echo)."""
+        sets = self._sets
+        return (sets[self._gl] == b"B" and sets[2] == b"B" and sets[3] == b"B"
+                and not self._unsure and not self._line_sizes)
 
     def feed(self, data: bytes) -> bool:
         """Scan one chunk; return True when ``modes`` may have changed."""
         buf = self._tail + data if self._tail else data
         tail = data[-_TAIL:]
         self._tail = tail if b"\x1b" in tail else b""
+        if b"\x1b" in buf or b"\x0e" in buf or b"\x0f" in buf:
+            self._charsets(buf)
         if b"\x1b[" not in buf and b"\x1bc" not in buf:
             return False
         modes = self.modes
@@ -68,8 +102,8 @@ class ModeTracker:
                 continue
             on = match.group(3) == b"h"
             params = match.group(2).split(b";")
-            if match.group(1) is None:          # SM/RM
-                if b"4" in params:
+            if match.group(1) is None:          # SM/RM ("04" is 4 too)
+                if any(param and int(param) == 4 for param in params):
                     self.insert = on
                 continue
             for param in params:
@@ -80,6 +114,24 @@ class ModeTracker:
         changed = modes != self.modes
         self.modes = modes
         return changed
+
+    def _charsets(self, buf: bytes) -> None:
+        """Follow designations, locking shifts and RIS, in order (a rescanned
+        tail applies the same assignments again: the result is the same)."""
+        sets = self._sets
+        for match in _CHARSET.finditer(buf):
+            which, final, escape = match.groups()
+            if which is not None:
+                sets[_G[which]] = final if which in b"()*+" else b"96" + final
+                if final.translate(None, _C0) != final:
+                    self._unsure = True
+            elif escape == b"c":
+                self._sets, self._gl, self._unsure = [b"B"] * 4, 0, False
+                sets = self._sets
+            elif escape is not None and escape[:1] == b"#":
+                self._line_sizes = True
+            else:
+                self._gl = _LOCKING[escape or match.group(0)]
 
 
 def _apply(modes: Modes, mode: int, on: bool) -> Modes:

@@ -17,6 +17,10 @@ painted at most once per interval, a multiple of a paint's cost and at least
 moved, and a screen that changes faster than a display shows is read for
 nobody. The rest of the loop goes to reading and parsing, so a flood ends
 sooner.
+
+A read's echo may even reach the terminal before the read is parsed (the
+early echo, echo.py): only when :meth:`FramePacer.paints_at_once` says the
+paint that puts right whatever that wrote follows in the same callback.
 """
 from __future__ import annotations
 
@@ -44,6 +48,25 @@ class FramePacer:
         self._seen = 0              # bytes received by all panes at the last paint
         self._not_before = 0.0      # loop time before which no big update is painted
 
+    def idle(self) -> bool:
+        """No paint is pending and every byte read so far has been painted.
+
+        An early echo is armed only then (see :meth:`paints_at_once`)."""
+        return self._handle is None and sum(p.received for p in self.panes()) == self._seen
+
+    def paints_at_once(self, unread: int) -> bool:
+        """Will a read of ``unread`` bytes, not counted by its pane yet, be
+        painted in the callback that read it? For the early echo (echo.py),
+        which needs the paint that puts right whatever it wrote.
+
+        Exact only when nothing was read since the pacer was last :meth:`idle`
+        (the echo's plan is armed then and dropped by the next read): the
+        bytes read since the last paint are then ``unread`` alone, and
+        counting them (a sum over the panes) is left out of a keystroke's echo.
+        """
+        return (self._handle is None and unread <= SMALL and not self.app.invalidated
+                and self._not_before <= asyncio.get_running_loop().time())
+
     def output_arrived(self) -> None:
         """A pane read output: paint soon (one pending paint at a time)."""
         if self._handle is not None:
@@ -63,7 +86,8 @@ class FramePacer:
         renderer: PaneRenderer = self.app.renderer      # type: ignore[assignment]
         loop = asyncio.get_running_loop()
         start = loop.time()
+        # Counted first: the paint arms the early echo only when all is painted (idle).
+        self._seen = sum(p.received for p in self.panes())
         renderer.paint_only(cursor_row_first=echo)
         cost = loop.time() - start
-        self._seen = sum(p.received for p in self.panes())
         self._not_before = start + min(MAX_INTERVAL, max(MIN_INTERVAL, FACTOR * cost))

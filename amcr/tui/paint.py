@@ -40,6 +40,7 @@ from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.renderer import Renderer
 
 from amcr.kernel.fds import write_all
+from amcr.tui.echo import PRINTABLE, EchoPlan, plan_echo
 from amcr.tui.emulator import Color, MouseTracking, Run, Style
 from amcr.tui.keys import encode_mouse
 
@@ -342,13 +343,36 @@ class Painter:
             out.append("\x1b[0m")
         return "".join(out)
 
+    def region_of(self, pane: Pane) -> Region | None:
+        """Where ``pane`` is drawn in this frame, if it is."""
+        for region in self.regions:
+            if region.pane is pane:
+                return region
+        return None
+
+    def shows(self, region: Region, row: int) -> bool:
+        """Does the terminal show ``row`` of ``region`` as the emulator has it now?"""
+        return self._shown.get((region.y + row, region.x)) is self._runs(region, row)
+
+    def echo_written(self, region: Region, row: int) -> None:
+        """Something was written early on ``row`` (echo.py): the terminal no
+        longer shows it as painted, so the next paint must look at it again and
+        write it, whatever the emulator says changed."""
+        self._shown.pop((region.y + row, region.x), None)
+        self._early.add((region, row))
+
+    def _runs(self, region: Region, row: int) -> tuple[Run, ...]:
+        """The runs that draw ``row`` of ``region`` (clipped to the region)."""
+        emu = region.pane.emulator
+        runs = emu.line(row)
+        if emu.cols > region.width:                 # one column: libvterm's screen has two
+            runs = self._clip(runs, region.width, id(region.pane), row)
+        return runs
+
     def _row(self, region: Region, row: int, out: list[str]) -> None:
         """Append what redraws ``row`` of ``region``, unless it is what is shown."""
-        pane, x, y, width, _height = region
-        emu = pane.emulator
-        runs = emu.line(row)
-        if emu.cols > width:                        # one column: libvterm's screen has two
-            runs = self._clip(runs, width, id(pane), row)
+        _pane, x, y, width, _height = region
+        runs = self._runs(region, row)
         key = (y + row, x)
         if self._shown.get(key) is not runs:
             self._shown[key] = runs
@@ -371,8 +395,20 @@ class PaneRenderer(Renderer):
                          cpr_not_supported_callback=old.cpr_not_supported_callback)
         self.painter = painter
         self.cursor = cursor
+        # For the early echo (echo.py), set by the application: the pane whose
+        # reads may be echoed early (None: none now), and whether a read of so
+        # many bytes will be painted in the callback that read it.
+        self.echo_pane: Callable[[], Pane | None] = lambda: None
+        self.paints_at_once: Callable[[int], bool] = lambda _unread: False
         self._shaped = False        # a cursor shape was sent: the host's is restored at exit
         self._placed: CursorSpot | None = None   # where paint_only last put the cursor
+        self._echo: EchoPlan | None = None       # armed after each frame and paint
+
+    def reset(self, _scroll: bool = False, leave_alternate_screen: bool = True) -> None:
+        """prompt_toolkit forgets the screen (and may write to it): so do we."""
+        super().reset(_scroll, leave_alternate_screen)
+        self._placed = None
+        self._echo = None
 
     def render(self, app: Application[object], layout: Layout, is_done: bool = False) -> None:
         painter = self.painter
@@ -385,6 +421,7 @@ class PaneRenderer(Renderer):
                   or app.color_depth != self._last_color_depth)
         painter.regions = []
         self._placed = None         # prompt_toolkit moves the cursor as it draws
+        self._echo = None
         super().render(app, layout, is_done)
         if is_done:
             if self._shaped:
@@ -400,12 +437,14 @@ class PaneRenderer(Renderer):
         if erased:
             painter.forget()
         self._finish(painter.paint(), self.cursor())
+        self._arm_echo()
 
     def paint_only(self, cursor_row_first: bool = False) -> None:
         """Between prompt_toolkit's frames, when only the terminals changed:
         the changed rows and the cursor, in the regions of the last frame.
         ``cursor_row_first``: an echo; its row reaches the terminal before the
         others are looked at (see :meth:`Painter.paint_row_at`)."""
+        self._echo = None
         if self._last_screen is None:
             return
         spot = self.cursor()
@@ -414,6 +453,35 @@ class PaneRenderer(Renderer):
             if first:
                 self._finish(first, spot)
         self._finish(self.painter.paint(), spot)
+        self._arm_echo()
+
+    def _arm_echo(self) -> None:
+        """After a frame or a paint: what the next read may write early."""
+        self._echo = plan_echo(self.painter, self.echo_pane(), self._placed, self.output)
+
+    def echo_early(self, pane: Pane, data: bytes) -> None:
+        """``pane`` read ``data``, not fed yet: write its leading printable run
+        now, at the cursor, if the plan armed by the last frame or paint still
+        holds and the read will be painted at once (see echo.py). The write
+        comes first; what the paint must know about it (the row to repaint,
+        the cursor to place again) is noted after it."""
+        plan, self._echo = self._echo, None         # one read fires it or makes it stale
+        # (Every write of this renderer drops the plan or arms a new one.)
+        if (plan is None or plan.pane is not pane or plan.received != pane.received
+                or plan.generation != pane.emulator.generation
+                or self.output._buffer              # type: ignore[attr-defined]
+                or not self.paints_at_once(len(data))):
+            return
+        run = min(len(data) - len(data.lstrip(PRINTABLE)), plan.room)
+        if run <= 0:
+            return
+        try:
+            os.write(plan.fd, data if run == len(data) else data[:run])
+        except OSError:
+            pass                                    # the paint draws the row anyway
+        finally:
+            self._placed = None                     # the cursor moved on
+            self.painter.echo_written(plan.region, plan.row)
 
     def _finish(self, rows: str, spot: CursorSpot | None) -> None:
         """Write the rows, then put the cursor at ``spot``: where the active

@@ -47,6 +47,8 @@ class Pane:
         self.name = spec.name or "amcr"
         self.changed = on_change            # what the tab bar shows changed
         self.output_arrived = on_output or on_change    # only the screen changed
+        # Shown each read before the emulator is fed (the early echo, echo.py).
+        self.before_feed: Callable[[Pane, bytes], None] | None = None
         self.emulator: Emulator = create_emulator(24, 80)
         self.size = (24, 80)
         self.container: Container | None = None
@@ -129,6 +131,8 @@ class Pane:
 
     # -- I/O ------------------------------------------------------------------------
     def on_output(self, data: bytes) -> None:
+        if self.before_feed is not None:
+            self.before_feed(self, data)
         self.received += len(data)
         emu = self.emulator
         emu.feed(data)
@@ -139,12 +143,18 @@ class Pane:
 
     def send(self, data: bytes) -> None:
         """Bytes for the container's terminal, in order: written at once when
-        nothing is queued before them (a keystroke), else queued."""
-        if not (self.running and data):
+        nothing is queued before them (a keystroke), else queued. (Whether the
+        container runs is asked after the write: ``write_nowait`` writes only
+        to a running container, and a keystroke's echo waits for the write.)"""
+        container = self.container
+        if container is None or not data:
             return
-        if self._writes.empty() and self.container is not None:
-            data = data[self.container.write_nowait(data):]
-        if data:
+        if self._writes.empty():
+            done = container.write_nowait(data)
+            if done == len(data):
+                return
+            data = data[done:]
+        if self.running:
             self._writes.put_nowait(data)
 
     async def _write_loop(self, c: Container) -> None:

@@ -11,6 +11,7 @@ control keys, the prefix, pastes) takes prompt_toolkit's way as before.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -21,33 +22,55 @@ from prompt_toolkit.key_binding import KeyPress
 # Printable text, CR and TAB; no C0/C1 controls, no DEL, no lone surrogates
 # (bytes the reader could not decode).
 PLAIN = re.compile("[\t\r\x20-\x7e\xa0-\ud7ff\ue000-\U0010ffff]+")
+# The same in ASCII, as bytes: what typing mostly is, checked without decoding.
+PLAIN_ASCII = b"\t\r" + bytes(range(0x20, 0x7f))
 
 
 class TypingInput(Vt100Input):
     """prompt_toolkit's terminal input, offering plain text to ``typed`` first.
 
-    ``typed(text)`` returns True when it took the text. Only whole reads are
-    offered, and only when prompt_toolkit's parser holds nothing: after a read
-    with an escape in it, until prompt_toolkit flushes (a lone ESC waits for
-    what follows), and inside a bracketed paste (a long one spans many reads,
-    most of them plain text), text goes to the parser so the order of keys is
-    kept. (``_in_bracketed_paste`` is the parser's own flag; where it is
-    missing, nothing is offered.)
+    ``typed(data)`` gets the text as UTF-8 bytes and returns True when it took
+    them. Only whole reads are offered, and only when prompt_toolkit's parser
+    holds nothing: after a read with an escape in it, until prompt_toolkit
+    flushes (a lone ESC waits for what follows), and inside a bracketed paste
+    (a long one spans many reads, most of them plain text), text goes to the
+    parser so the order of keys is kept. (``_in_bracketed_paste`` is the
+    parser's own flag; where it is missing, nothing is offered.)
 
     The offer is made in the reader callback itself: text taken there never
     reaches prompt_toolkit, whose callback would run its key processor on no
     keys and restart two timeout tasks, after the write and before the echo
-    can be read.
+    can be read. The callback reads the terminal itself, without the zero
+    ``select`` prompt_toolkit's reader makes first (the event loop has just
+    said the terminal is readable, and in raw mode, VMIN 1, a read then
+    returns at once), and plain ASCII, what typing mostly is, is offered as
+    read, undecoded: between a typist's keys the interpreter goes cold, and
+    each of those steps then costs 10-25 µs of the echo.
     """
 
-    typed: Callable[[str], bool] | None = None
+    typed: Callable[[bytes], bool] | None = None
     _parser_may_hold = False
     _unread: str | None = None      # read by the callback, for read_keys
 
     def attach(self, input_ready_callback: Callable[[], None]
                ) -> AbstractContextManager[None]:
+        fd = self.fileno()
+        decoder = getattr(self.stdin_reader, "_stdin_decoder", None)
+
         def ready() -> None:
-            data = self.stdin_reader.read()
+            try:
+                raw = os.read(fd, 1024)
+            except OSError:
+                raw = b""
+            if not raw:                 # end of input: as prompt_toolkit's reader has it
+                self.stdin_reader.closed = True
+                input_ready_callback()
+                return
+            if (decoder is not None and not self._unread and not decoder.buffer
+                    and not raw.translate(None, PLAIN_ASCII) and self._offer(raw)):
+                return
+            data = decoder.decode(raw) if decoder is not None else raw.decode(
+                "utf-8", "surrogateescape")
             if self._unread:
                 # prompt_toolkit's callback did not read the last ones (it
                 # returns early while the application stops): keep them first.
@@ -73,6 +96,11 @@ class TypingInput(Vt100Input):
         return super().flush_keys()
 
     def _offered(self, data: str) -> bool:
+        """Offer decoded text, if it is plain."""
+        return bool(PLAIN.fullmatch(data) and self._offer(data.encode("utf-8")))
+
+    def _offer(self, data: bytes) -> bool:
+        """Offer plain text, unless prompt_toolkit's parser may hold keys before it."""
         return bool(self.typed is not None and not self._parser_may_hold and not self._buffer
                     and not getattr(self.vt100_parser, "_in_bracketed_paste", True)
-                    and PLAIN.fullmatch(data) and self.typed(data))
+                    and self.typed(data))

@@ -113,6 +113,12 @@ class InputGuard:
         self.ground = True         # parser state after everything let through so far
         self.ground_before = True  # ... and before the chunk just filtered
 
+    @property
+    def held(self) -> bool:
+        """Bytes of an unfinished sequence (or character) are held back: the
+        next read's first bytes are not text of their own."""
+        return bool(self._carry)
+
     def filter(self, data: bytes) -> bytes:
         """The bytes libvterm may safely see for ``data``; may hold some back."""
         buf = self._carry + data if self._carry else data

@@ -39,6 +39,8 @@ _SHAPES = {1: "block", 2: "underline", 3: "bar"}
 _SHAPE_CODES = {"block": 2, "underline": 4, "bar": 6}        # DECSCUSR steady; -1 blinks
 _MAX_WRITE = 1 << 16      # libvterm copies a text run to a stack array: keep writes small
 _BATCH = 1 << 18          # parse at the latest when this much is queued
+_ROOM = 8                 # plain_room's most: an echo is a character or two, and
+                          # each cell of the room is looked at
 # Requests libvterm answers (DA, DSR, DECRQM, DECRQSS): parse those at once.
 _QUERY = re.compile(rb"\x1b\[[?>=]?[0-9;]*(?:c|n|\$p)|\x1bP\$q")
 # Scrolls toward the bottom (RI, SD, IL). libvterm 0.1.4 merges the scrolls of one
@@ -276,6 +278,36 @@ class VTermEmulator(FastScroll):
         if runs is None:
             runs = self._lines[row] = self._read_line(row)
         return runs
+
+    def plain_room(self) -> tuple[int, int, int]:
+        """(row, col, n): see the Emulator interface. The checks are those of
+        libvterm's own path for a printable byte: the parser's state (nothing
+        queued, nothing held back by the guard, not inside a sequence), the
+        character set, insert mode, left/right margins (the margin, not the
+        screen's edge, would wrap) and the pen; then the room up to the last
+        column, where a wrap would be left pending."""
+        self._sync()
+        row, col = self.cursor[:2]
+        guard, tracker = self._guard, self._tracker
+        if (guard.held or not guard.ground or tracker.insert or tracker.left_right_margins
+                or not tracker.ascii_text or not (0 <= row < self._rows and 0 <= col)
+                or self._pen() != self._default_pen):
+            return row, col, 0
+        return row, col, self._narrow_cells(row, col, min(self._cols - 1 - col, _ROOM))
+
+    def _narrow_cells(self, row: int, col: int, limit: int) -> int:
+        """How many cells from ``col`` on (at most ``limit``) are one column wide.
+
+        A character written over half of a wide one changes the other half
+        too; and libvterm 0.1.4 leaves a narrow character written over the
+        left half of a wide one two columns wide, before the old right half,
+        so a row of ASCII text can hold such cells too: each cell is looked at.
+        """
+        for n in range(limit):
+            raw = self._raw_cell(row, col + n)
+            if raw[_cells.WIDTH] != 1 or raw[:4] == _cells.CONTINUATION_BYTES:
+                return n
+        return max(limit, 0)
 
     def scrollback_line(self, index: int) -> tuple[Run, ...]:
         self._sync()

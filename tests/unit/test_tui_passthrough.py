@@ -14,10 +14,10 @@ from amcr.tui.passthrough import TypingInput
 
 
 @pytest.fixture
-def keyboard() -> Iterator[tuple[TypingInput, int, list[str]]]:
+def keyboard() -> Iterator[tuple[TypingInput, int, list[bytes]]]:
     master, slave = pty.openpty()
     stdin = open(slave, "r", closefd=True)      # noqa: SIM115 (closed below)
-    typed: list[str] = []
+    typed: list[bytes] = []
     inp = TypingInput(stdin)
     inp.typed = lambda text: typed.append(text) or True
     try:
@@ -36,12 +36,12 @@ def _type(master: int, data: bytes) -> None:
 def test_plain_text_is_offered_whole_and_keys_are_parsed(keyboard) -> None:
     inp, master, typed = keyboard
     _type(master, "héllo\r".encode())
-    assert inp.read_keys() == [] and typed == ["héllo\r"]
+    assert inp.read_keys() == [] and typed == ["héllo\r".encode()]
     _type(master, b"\x1b[A")                    # an arrow: prompt_toolkit's
     assert [k.key for k in inp.read_keys()] == [Keys.Up]
     _type(master, b"\x02")                      # a control key (the prefix): too
     assert [k.key for k in inp.read_keys()] == [Keys.ControlB]
-    assert typed == ["héllo\r"]
+    assert typed == ["héllo\r".encode()]
 
 
 def test_after_an_escape_text_waits_for_the_parser_until_it_flushes(keyboard) -> None:
@@ -52,7 +52,7 @@ def test_after_an_escape_text_waits_for_the_parser_until_it_flushes(keyboard) ->
     keys = inp.read_keys() + inp.flush_keys()
     assert typed == [] and [k.key for k in keys][-1] == "x"
     _type(master, b"y")                         # flushed: plain text is offered again
-    assert inp.read_keys() == [] and typed == ["y"]
+    assert inp.read_keys() == [] and typed == [b"y"]
 
 
 def test_text_the_multiplexer_declines_goes_to_the_parser(keyboard) -> None:
@@ -85,7 +85,7 @@ def test_taken_text_never_reaches_prompt_toolkits_callback(keyboard) -> None:
         with inp.attach(lambda: calls.append(inp.read_keys())):
             os.write(master, b"abc")
             await asyncio.sleep(0.1)
-            assert typed == ["abc"] and calls == []
+            assert typed == [b"abc"] and calls == []
             os.write(master, b"\x1b[A")
             await asyncio.sleep(0.1)
     asyncio.run(main())
@@ -114,3 +114,22 @@ def test_keys_prompt_toolkit_did_not_read_come_first_next_time(keyboard) -> None
             await asyncio.sleep(0.1)
     asyncio.run(main())
     assert [[k.key for k in keys] for keys in calls] == [[], [Keys.Up, Keys.Down]]
+
+
+def test_the_reader_callback_offers_ascii_as_read_and_other_text_decoded(keyboard) -> None:
+    """The callback reads the terminal itself: ASCII is offered undecoded, other
+    plain text as UTF-8, and a character cut between two reads is never offered
+    in halves (the byte after a cut is not plain ASCII of its own)."""
+    import asyncio
+    inp, master, typed = keyboard
+    calls: list[list] = []
+
+    async def main() -> None:
+        with inp.attach(lambda: calls.append(inp.read_keys())):
+            for chunk in (b"ls -l\r", "é\t".encode(), b"\xc3", b"A", b"ok"):
+                os.write(master, chunk)
+                await asyncio.sleep(0.1)
+    asyncio.run(main())
+    assert typed == [b"ls -l\r", "é\t".encode(), b"ok"]
+    keys = [k for batch in calls for k in batch]
+    assert [k.data for k in keys] == ["\udcc3", "A"]          # the cut byte, then A, parsed
