@@ -9,9 +9,10 @@ event loop's process never forks at all (docs/startup.md has the figures).
 
 The runtime starts one per process (:mod:`amcr.runtime.zygote`), as a fresh
 interpreter (``python -I -S``), not a fork of itself. For each container it
-sends the :class:`~amcr.init.config.InitConfig` and the child's descriptors;
-the spawner clones PID 1 straight into its namespaces with ``CLONE_PARENT``
-(:mod:`amcr.kernel.clone`), so PID 1 is the *runtime's* child, exactly as if
+sends PID 1's program (:mod:`amcr.init.program`, built by the runtime), the
+ID map to write, and the child's descriptors; the spawner clones PID 1
+straight into its namespaces with ``CLONE_PARENT``, running the program in C
+(:mod:`amcr.init.container_init`), so PID 1 is the *runtime's* child, exactly as if
 the runtime had cloned it, writes its ID map when no setuid helper is needed,
 and then its host PID to the request's reply pipe. The spawner keeps nothing
 per container.
