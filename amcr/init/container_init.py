@@ -34,14 +34,16 @@ except ImportError as exc:   # a source tree nobody built: say what to do, once,
 #: clones a container *for* the runtime: the runtime reaps it, holds its pidfd,
 #: and is what its parent-death signal points at.
 CLONE_PARENT = 0x00008000
-SOCK, ERR = 0, 1      # the descriptors every program gets first: sync socket, error pipe
+#: where stdio starts among a program's descriptors (fds_for's order: the sync
+#: socket, the error pipe, stdio without a terminal, then the cgroup.procs files)
+STDIO_AT = 2
 Step = "Callable[[Program, InitConfig], None]"
 
 
 def _cgroup(p: Program, cfg: InitConfig) -> None:
     # First: everything after this starts inside the container's cgroup, and
     # the cgroup namespace unshared right after has it as its root.
-    first = 2 + (len(cfg.stdio) if cfg.stdio else 0)
+    first = STDIO_AT + len(cfg.stdio or ())
     for i in range(len(cfg.cgroup_fds)):
         p.add(Op.WRITE_FD, first + i, b"0")
     p.add(Op.UNSHARE, namespaces.CLONE_NEWCGROUP)
@@ -52,8 +54,9 @@ def _id_map(p: Program, cfg: InitConfig) -> None:
         p.add(Op.EXPECT, messages.MAPPED)       # the runtime's death ends us quietly
         return
     p.add(Op.WRITE_FILE, "/proc/self/setgroups", b"deny")
-    p.add(Op.WRITE_FILE, "/proc/self/uid_map", userns.format_map(cfg.mapping.uid_lines))
-    p.add(Op.WRITE_FILE, "/proc/self/gid_map", userns.format_map(cfg.mapping.gid_lines))
+    uid_map, gid_map = userns.map_texts(cfg.mapping)
+    p.add(Op.WRITE_FILE, "/proc/self/uid_map", uid_map)
+    p.add(Op.WRITE_FILE, "/proc/self/gid_map", gid_map)
 
 
 def _mounts(p: Program, cfg: InitConfig) -> None:
@@ -90,7 +93,7 @@ def _terminal(p: Program, cfg: InitConfig) -> None:
         p.add(Op.TERMINAL, rows, cols)
     else:
         assert cfg.stdio is not None
-        p.add(Op.STDIO, 2, 3, 4)
+        p.add(Op.STDIO, STDIO_AT, STDIO_AT + 1, STDIO_AT + 2)
 
 
 def _identity(p: Program, cfg: InitConfig) -> None:

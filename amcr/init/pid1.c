@@ -113,6 +113,27 @@ enum {
                          * root, no symlink on the way (/proc, /dev, /sys: later operations
                          * name paths below them) */
 
+/* Per operation: how many arguments it takes, and how a failure it returns
+ * (rather than reports itself) is worded: what failed, and which argument
+ * names the path (-1: none). */
+static const struct {
+    uint8_t nargs;
+    const char *what;
+    int8_t path;
+} OPS[OP_LAST] = {
+    [OP_STEP] = {1}, [OP_WRITE_FD] = {2}, [OP_UNSHARE] = {1}, [OP_EXPECT] = {1},
+    [OP_WRITE_FILE] = {2}, [OP_MOUNT] = {5, "mount", 1}, [OP_BIND] = {4, "bind", 0},
+    [OP_MKDIR] = {2, "mkdir", 0}, [OP_MOUNT_IN] = {6, "mount", 1}, [OP_BIND_IN] = {4, "bind", 1},
+    [OP_SYMLINK] = {2, "symlink", 1}, [OP_CREATE_FILE] = {3, "create", 0},
+    [OP_SETXATTR] = {2, "setxattr", 0}, [OP_UMOUNT] = {2, "umount", 0}, [OP_MASK] = {1, "mask", 0},
+    [OP_READONLY] = {1, "bind", 0}, [OP_PIVOT_ROOT] = {1, "pivot_root", 0},
+    [OP_MOVE_ROOT] = {1, "move the root", 0}, [OP_HOSTNAME] = {1, "sethostname", -1},
+    [OP_LOOPBACK] = {0, "bring up lo", -1}, [OP_WORKDIR] = {1}, [OP_TERMINAL] = {2},
+    [OP_STDIO] = {3}, [OP_IDENTITY] = {1}, [OP_RLIMIT] = {3}, [OP_CLOEXEC_FROM] = {1},
+    [OP_CAPABILITIES] = {2}, [OP_NO_NEW_PRIVS] = {0}, [OP_SYNC] = {2}, [OP_SECCOMP] = {1},
+    [OP_EXEC] = {2},    /* at least */
+};
+
 #define MAX_FDS 64
 #define PATHBUF (PATH_MAX * 2)
 
@@ -143,7 +164,7 @@ static size_t put(char *buf, size_t at, size_t cap, const char *s, size_t n)
     return at + n;
 }
 
-/* "step\0errno\0what path" in one write (below PIPE_BUF, so atomic), then exit. */
+/* "step\0errno\0what path" in one write (below PIPE_BUF, so atomic). */
 static void report(int err, const char *what, const char *path)
 {
     char buf[3800];
@@ -171,16 +192,15 @@ static void report(int err, const char *what, const char *path)
     }
 }
 
-static _Noreturn void fail(const char *what, const char *path)
-{
-    report(errno, what, path);
-    _exit(125);
-}
-
 static _Noreturn void fail_err(int err, const char *what, const char *path)
 {
     report(err, what, path);
     _exit(125);
+}
+
+static _Noreturn void fail(const char *what, const char *path)
+{
+    fail_err(errno, what, path);
 }
 
 /* --- arguments -------------------------------------------------------------- */
@@ -608,21 +628,11 @@ static void capabilities(const arg_t *drop, uint64_t keep)
 /* One operation; returns 0, or -1 with errno for an optional one that failed. */
 static int run_op(int code, int flags, const arg_t *a, uint32_t n)
 {
-    static const uint32_t want[OP_LAST] = {
-        [OP_STEP] = 1, [OP_WRITE_FD] = 2, [OP_UNSHARE] = 1, [OP_EXPECT] = 1,
-        [OP_WRITE_FILE] = 2, [OP_MOUNT] = 5, [OP_BIND] = 4, [OP_MKDIR] = 2,
-        [OP_MOUNT_IN] = 6, [OP_BIND_IN] = 4, [OP_SYMLINK] = 2, [OP_CREATE_FILE] = 3,
-        [OP_SETXATTR] = 2, [OP_UMOUNT] = 2, [OP_MASK] = 1, [OP_READONLY] = 1,
-        [OP_PIVOT_ROOT] = 1, [OP_MOVE_ROOT] = 1, [OP_HOSTNAME] = 1, [OP_LOOPBACK] = 0,
-        [OP_WORKDIR] = 1, [OP_TERMINAL] = 2, [OP_STDIO] = 3, [OP_IDENTITY] = 1,
-        [OP_RLIMIT] = 3, [OP_CLOEXEC_FROM] = 1, [OP_CAPABILITIES] = 2, [OP_NO_NEW_PRIVS] = 0,
-        [OP_SYNC] = 2, [OP_SECCOMP] = 1,
-    };
     char path[PATHBUF];
     struct stat st;
 
-    if (code <= 0 || code >= OP_LAST || (code != OP_EXEC && n != want[code]) ||
-        (code == OP_EXEC && n < 2))
+    if (code <= 0 || code >= OP_LAST || (code == OP_EXEC ? n < OPS[code].nargs
+                                                          : n != OPS[code].nargs))
         fail_err(EINVAL, "malformed program", NULL);
     switch (code) {
     case OP_STEP:
@@ -834,21 +844,8 @@ static _Noreturn void run_program(const unsigned char *p, const unsigned char *e
                 munmap(a, n * sizeof *a);
             continue;
         }
-        fail(code == OP_MOUNT || code == OP_MOUNT_IN ? "mount"
-             : code == OP_BIND || code == OP_BIND_IN || code == OP_READONLY ? "bind"
-             : code == OP_MASK ? "mask"
-             : code == OP_HOSTNAME ? "sethostname"
-             : code == OP_LOOPBACK ? "bring up lo"
-             : code == OP_PIVOT_ROOT ? "pivot_root"
-             : code == OP_MOVE_ROOT ? "move the root"
-             : code == OP_SYMLINK ? "symlink"
-             : code == OP_MKDIR ? "mkdir"
-             : code == OP_UMOUNT ? "umount"
-             : code == OP_SETXATTR ? "setxattr" : "create",
-             code == OP_MOUNT ? a[1].s
-             : code == OP_MOUNT_IN || code == OP_BIND_IN ? a[1].s
-             : code == OP_SYMLINK ? a[1].s
-             : code == OP_LOOPBACK || code == OP_HOSTNAME ? NULL : a[0].s);
+        fail(OPS[code].what ? OPS[code].what : "create",
+             OPS[code].path < 0 ? NULL : a[OPS[code].path].s);
     }
     fail_err(EINVAL, "malformed program: it does not end in exec", NULL);
 }

@@ -66,6 +66,11 @@ def format_map(lines: tuple[tuple[int, int, int], ...]) -> str:
     return "".join(f"{a} {b} {c}\n" for a, b, c in lines)
 
 
+def map_texts(mapping: IdMapping) -> tuple[bytes, bytes]:
+    """What ``uid_map`` and ``gid_map`` get for ``mapping``."""
+    return format_map(mapping.uid_lines).encode(), format_map(mapping.gid_lines).encode()
+
+
 def choose_mapping(uid: int | None = None, gid: int | None = None) -> IdMapping:
     """Pick the widest mapping this user can have here, and say why."""
     uid = os.getuid() if uid is None else uid
@@ -117,8 +122,7 @@ def write_map_for(pid: int, mapping: IdMapping) -> None:
                       for tool, lines in (("newuidmap", mapping.uid_lines),
                                           ("newgidmap", mapping.gid_lines))])
         return
-    write_map_text(pid, format_map(mapping.uid_lines).encode(),
-                   format_map(mapping.gid_lines).encode())
+    write_map_text(pid, *map_texts(mapping))
 
 
 def write_map_text(pid: int, uid_map: bytes, gid_map: bytes) -> None:

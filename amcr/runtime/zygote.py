@@ -41,8 +41,7 @@ class Zygote:
         closes its copies right after, as after a fork.
         """
         m = cfg.mapping
-        id_map = ((userns.format_map(m.uid_lines).encode(), userns.format_map(m.gid_lines).encode())
-                  if m.by_parent and not m.helper else None)
+        id_map = userns.map_texts(m) if m.by_parent and not m.helper else None
         fds = container_init.fds_for(cfg, child_sock.fileno(), err_w)
         fds.insert(2, reply_w)
         request = dumps((container_init.build(cfg), id_map), 5)
