@@ -67,11 +67,12 @@ make_venv() {
 }
 
 # The tests import the staged source (pytest puts the project's root first on
-# sys.path), so it gets a copy of the one compiled module pip just built.
+# sys.path), so it gets a copy of the compiled modules pip just built.
 install_built_module() {
     local venv="$1" src="$2" platlib
     platlib="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"
     cp "$platlib"/amcr/init/_pid1*.so "$src/amcr/init/"
+    cp "$platlib"/amcr/tui/_relay*.so "$src/amcr/tui/"
 }
 
 # pip's generated launcher imports `re`, and `site` processes .pth files: together

@@ -91,6 +91,18 @@ class Container:
     def tty(self) -> bool:
         return self.spec.tty
 
+    def source(self, stream: str) -> Source | None:
+        """The reader of ``pty``, ``stdout`` or ``stderr``, once started."""
+        return self._sources.get(stream)
+
+    def input_free(self) -> int | None:
+        """The input descriptor (the PTY master, or stdin's pipe) when bytes
+        written to it now come next, in order: running, and no :meth:`write`
+        under way. For a relay that writes keystrokes itself (the multiplexer's)."""
+        if self.state is not State.RUNNING or self._write_lock.locked():
+            return None
+        return self._input
+
     def _require(self, state: State, verb: str) -> None:
         if self.state is not state:
             raise StateError(f"cannot {verb} container {self.name or self.id}: it is "

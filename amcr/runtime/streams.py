@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
+from collections.abc import Callable
 
 from amcr.errors import AmcrError
 
@@ -51,6 +52,10 @@ class Source:
         self.done: asyncio.Future[None] = loop.create_future()
         self._blocked_by: set[Sink] = set()
         self._reading = False
+        # What the loop calls when the descriptor is readable: ours, or one
+        # that reads the same way and hands each read to ``dispatch`` (the
+        # multiplexer's, written in C, see amcr/tui/relay.c).
+        self.reader: Callable[[], object] = self._on_readable
 
     def start(self) -> None:
         os.set_blocking(self.fd, False)
@@ -69,10 +74,17 @@ class Source:
         self._blocked_by.discard(sink)
         self._update()
 
+    def use_reader(self, reader: Callable[[], object]) -> None:
+        """Read with ``reader`` from now on: one read of at most :data:`CHUNK`
+        bytes per call, handed to :meth:`dispatch` (b"" at the end)."""
+        self.reader = reader
+        if self._reading:
+            self.loop.add_reader(self.fd, reader)
+
     def _update(self) -> None:
         want = not self.ended and not self._blocked_by
         if want and not self._reading:
-            self.loop.add_reader(self.fd, self._on_readable)
+            self.loop.add_reader(self.fd, self.reader)
         elif not want and self._reading:
             self.loop.remove_reader(self.fd)
         self._reading = want
@@ -84,6 +96,10 @@ class Source:
             return
         except OSError:       # EIO: every slave side of the PTY is closed, for good
             data = b""
+        self.dispatch(data)
+
+    def dispatch(self, data: bytes) -> None:
+        """One read to the sinks; b"": the end."""
         if not data:
             self.end()
             return

@@ -67,11 +67,13 @@ class Multiplexer:
         self.painter = Painter()
         self.app: Application[int] | None = None
         self.pacer: FramePacer | None = None
+        self.keyboard: TypingInput | None = None
+        self._relayed: object = None        # the container the relay aims at (held: never reused)
 
-    def output_arrived(self) -> None:
+    def output_arrived(self, echoed: bool = False) -> None:
         """A container printed something: paint its terminal soon (no full redraw)."""
         if self.pacer is not None:
-            self.pacer.output_arrived()
+            self.pacer.output_arrived(echoed)
 
     def echo_pane(self) -> Pane | None:
         """The pane whose reads may be echoed early (echo.py): the active one,
@@ -88,6 +90,37 @@ class Multiplexer:
         early echo), without a call in between: that is on a keystroke's echo."""
         renderer = self.app.renderer if self.app is not None else None
         pane.before_feed = getattr(renderer, "echo_early", None)
+        pane.on_backlog = self.stop_relay
+
+    def relay_keys(self) -> None:
+        """After every frame and paint: may plain typing go from the terminal
+        straight to the active container, in C (relay.c)? Only where
+        :meth:`typed` would send it there anyway, in the same order: no
+        prompt, no prefix pending, no broadcast, a terminal on screen,
+        nothing queued for the container and nothing held by prompt_toolkit's
+        parser. Anything the relay does not take turns it off until the next
+        paint, so every change of that state, which starts with a key taking
+        Python's way (or a queued write, :meth:`stop_relay`), is seen first."""
+        keyboard = self.keyboard
+        if keyboard is None:
+            return
+        relay = keyboard.relay
+        fd = None
+        if (self.prompt is None and not self.prefix_pending and not self.broadcast
+                and self.panes and self.view in ("single", "tiled") and keyboard.nothing_held()):
+            fd = self.current.input_free()
+        if fd is None:
+            relay.on = False
+            return
+        container = self.current.container
+        if container is not self._relayed:
+            relay.aim(fd)                   # a duplicate: never a descriptor since reused
+            self._relayed = container
+        relay.on = True
+
+    def stop_relay(self) -> None:
+        if self.keyboard is not None:
+            self.keyboard.relay.on = False
 
     def invalidate(self) -> None:
         if self.app is not None:
@@ -322,7 +355,8 @@ def tab_bar_text(mux: Multiplexer) -> str:
 
 
 class MuxApplication(Application[int]):
-    """prompt_toolkit's Application, without a throwaway Buffer per key.
+    """prompt_toolkit's Application, without a throwaway Buffer per key, and
+    dropping the early echo's plan when it is invalidated.
 
     With no text buffer focused (amcr has none), ``current_buffer`` builds a
     new dummy Buffer on every access, and the key processor asks for it after
@@ -330,6 +364,13 @@ class MuxApplication(Application[int]):
     """
 
     _dummy: Buffer | None = None
+
+    def invalidate(self) -> None:
+        """A redraw is coming: nothing may be written early before it (echo.py)."""
+        drop = getattr(getattr(self, "renderer", None), "drop_echo", None)
+        if drop is not None:
+            drop()
+        super().invalidate()
 
     @property
     def current_buffer(self) -> Buffer:
@@ -348,14 +389,16 @@ async def main(config: Config, names: list[str]) -> int:
     # No size polling: SIGWINCH says when the size changes (the poll wakes the loop twice a second).
     keyboard = TypingInput(sys.stdin)
     keyboard.typed = mux.typed
+    mux.keyboard = keyboard
     app = MuxApplication(layout=layout(mux), key_bindings=key_bindings(mux), style=STYLE,
                          full_screen=True, mouse_support=True, input=keyboard,
                          terminal_size_polling_interval=None)
     mux.app = app
     app.renderer = renderer = PaneRenderer(app, mux.painter, lambda: cursor_spot(mux))
-    mux.pacer = FramePacer(app, lambda: mux.panes)
+    mux.pacer = pacer = FramePacer(app, lambda: mux.panes)
     renderer.echo_pane = mux.echo_pane
-    renderer.paints_at_once = mux.pacer.paints_at_once
+    renderer.echo_not_before = lambda: pacer.not_before
+    renderer.after_paint = mux.relay_keys
     for pane in mux.panes:
         mux.hook(pane)
     async with mux.runtime:
@@ -370,5 +413,6 @@ async def main(config: Config, names: list[str]) -> int:
             return await app.run_async()
         finally:
             sampler.cancel()
+            keyboard.relay.aim(-1)
             for pane in mux.panes:
                 await pane.close()

@@ -19,8 +19,10 @@ nobody. The rest of the loop goes to reading and parsing, so a flood ends
 sooner.
 
 A read's echo may even reach the terminal before the read is parsed (the
-early echo, echo.py): only when :meth:`FramePacer.paints_at_once` says the
-paint that puts right whatever that wrote follows in the same callback.
+early echo, echo.py): only when the paint that puts right whatever that wrote
+follows in the same callback. The plan for it is armed only when the pacer is
+:meth:`FramePacer.idle`, every read drops it, and the reader itself waits for
+:attr:`FramePacer.not_before`.
 """
 from __future__ import annotations
 
@@ -51,29 +53,26 @@ class FramePacer:
     def idle(self) -> bool:
         """No paint is pending and every byte read so far has been painted.
 
-        An early echo is armed only then (see :meth:`paints_at_once`)."""
+        An early echo is armed only then: the next read alone is then what a
+        paint at once must put right."""
         return self._handle is None and sum(p.received for p in self.panes()) == self._seen
 
-    def paints_at_once(self, unread: int) -> bool:
-        """Will a read of ``unread`` bytes, not counted by its pane yet, be
-        painted in the callback that read it? For the early echo (echo.py),
-        which needs the paint that puts right whatever it wrote.
+    @property
+    def not_before(self) -> float:
+        """Loop time before which a read is not painted at once (many small
+        reads in a row are a flood too): the early echo waits for it."""
+        return self._not_before
 
-        Exact only when nothing was read since the pacer was last :meth:`idle`
-        (the echo's plan is armed then and dropped by the next read): the
-        bytes read since the last paint are then ``unread`` alone, and
-        counting them (a sum over the panes) is left out of a keystroke's echo.
-        """
-        return (self._handle is None and unread <= SMALL and not self.app.invalidated
-                and self._not_before <= asyncio.get_running_loop().time())
-
-    def output_arrived(self) -> None:
-        """A pane read output: paint soon (one pending paint at a time)."""
+    def output_arrived(self, echoed: bool = False) -> None:
+        """A pane read output: paint soon (one pending paint at a time).
+        ``echoed``: its reader wrote part of it early, which only a paint at
+        once puts right (the reader checked the interval on its own clock)."""
         if self._handle is not None:
             return
         loop = asyncio.get_running_loop()
         delay = self._not_before - loop.time()
-        if delay <= 0 and sum(p.received for p in self.panes()) - self._seen <= SMALL:
+        if echoed or (delay <= 0
+                      and sum(p.received for p in self.panes()) - self._seen <= SMALL):
             self._paint(echo=True)  # now, not a loop turn later; the cursor's row first
             return
         self._handle = (loop.call_later(delay, self._paint) if delay > 0

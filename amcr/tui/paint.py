@@ -40,9 +40,10 @@ from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.renderer import Renderer
 
 from amcr.kernel.fds import write_all
-from amcr.tui.echo import PRINTABLE, EchoPlan, plan_echo
+from amcr.tui.echo import EchoPlan, plan_echo
 from amcr.tui.emulator import Color, MouseTracking, Run, Style
 from amcr.tui.keys import encode_mouse
+from amcr.tui.pacer import SMALL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -387,6 +388,8 @@ class Painter:
 class PaneRenderer(Renderer):
     """prompt_toolkit's renderer, plus the painter's rows and the active terminal's cursor."""
 
+    _echo: EchoPlan | None = None       # armed after each frame and paint (reset() comes first)
+
     def __init__(self, app: Application[object], painter: Painter,
                  cursor: Callable[[], CursorSpot | None]) -> None:
         old = app.renderer
@@ -396,19 +399,20 @@ class PaneRenderer(Renderer):
         self.painter = painter
         self.cursor = cursor
         # For the early echo (echo.py), set by the application: the pane whose
-        # reads may be echoed early (None: none now), and whether a read of so
-        # many bytes will be painted in the callback that read it.
+        # reads may be echoed early (None: none now), the loop time before
+        # which a read would not be painted at once, and what else to do
+        # after every frame and paint (the keystroke relay is armed then).
         self.echo_pane: Callable[[], Pane | None] = lambda: None
-        self.paints_at_once: Callable[[int], bool] = lambda _unread: False
+        self.echo_not_before: Callable[[], float] = lambda: float("inf")
+        self.after_paint: Callable[[], None] = lambda: None
         self._shaped = False        # a cursor shape was sent: the host's is restored at exit
         self._placed: CursorSpot | None = None   # where paint_only last put the cursor
-        self._echo: EchoPlan | None = None       # armed after each frame and paint
 
     def reset(self, _scroll: bool = False, leave_alternate_screen: bool = True) -> None:
         """prompt_toolkit forgets the screen (and may write to it): so do we."""
         super().reset(_scroll, leave_alternate_screen)
         self._placed = None
-        self._echo = None
+        self.drop_echo()
 
     def render(self, app: Application[object], layout: Layout, is_done: bool = False) -> None:
         painter = self.painter
@@ -421,7 +425,7 @@ class PaneRenderer(Renderer):
                   or app.color_depth != self._last_color_depth)
         painter.regions = []
         self._placed = None         # prompt_toolkit moves the cursor as it draws
-        self._echo = None
+        self.drop_echo()
         super().render(app, layout, is_done)
         if is_done:
             if self._shaped:
@@ -444,7 +448,7 @@ class PaneRenderer(Renderer):
         the changed rows and the cursor, in the regions of the last frame.
         ``cursor_row_first``: an echo; its row reaches the terminal before the
         others are looked at (see :meth:`Painter.paint_row_at`)."""
-        self._echo = None
+        self.drop_echo()
         if self._last_screen is None:
             return
         spot = self.cursor()
@@ -457,29 +461,30 @@ class PaneRenderer(Renderer):
 
     def _arm_echo(self) -> None:
         """After a frame or a paint: what the next read may write early."""
-        self._echo = plan_echo(self.painter, self.echo_pane(), self._placed, self.output)
+        plan = plan_echo(self.painter, self.echo_pane(), self._placed, self.output)
+        if plan is not None:
+            plan.reader.arm(plan.fd, plan.room, SMALL, self.echo_not_before(), self.output)
+            self._echo = plan
+        self.after_paint()
 
-    def echo_early(self, pane: Pane, data: bytes) -> None:
-        """``pane`` read ``data``, not fed yet: write its leading printable run
-        now, at the cursor, if the plan armed by the last frame or paint still
-        holds and the read will be painted at once (see echo.py). The write
-        comes first; what the paint must know about it (the row to repaint,
-        the cursor to place again) is noted after it."""
-        plan, self._echo = self._echo, None         # one read fires it or makes it stale
-        # (Every write of this renderer drops the plan or arms a new one.)
-        if (plan is None or plan.pane is not pane or plan.received != pane.received
-                or plan.generation != pane.emulator.generation
-                or self.output._buffer              # type: ignore[attr-defined]
-                or not self.paints_at_once(len(data))):
+    def drop_echo(self) -> None:
+        """Nothing may be written early any more: the screen or the terminal
+        is about to change other than by the next read."""
+        plan, self._echo = self._echo, None
+        if plan is not None:
+            plan.reader.disarm()
+
+    def echo_early(self, pane: Pane, fired: int) -> None:
+        """``pane`` read something, not fed yet, and its reader wrote ``fired``
+        bytes of it to the terminal early: the paint that follows at once must
+        repaint that row and put the cursor back. Any read uses up the plan
+        (the reader disarmed itself; another pane's read makes it stale)."""
+        plan, self._echo = self._echo, None
+        if plan is None:
             return
-        run = min(len(data) - len(data.lstrip(PRINTABLE)), plan.room)
-        if run <= 0:
-            return
-        try:
-            os.write(plan.fd, data if run == len(data) else data[:run])
-        except OSError:
-            pass                                    # the paint draws the row anyway
-        finally:
+        if plan.pane is not pane:
+            plan.reader.disarm()
+        elif fired:
             self._placed = None                     # the cursor moved on
             self.painter.echo_written(plan.region, plan.row)
 

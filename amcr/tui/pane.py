@@ -4,7 +4,9 @@ The pane is the model; the layout only reads it. Output goes from the
 container's PTY straight into the emulator in the reader callback (a Sink, no
 queue and no task per chunk), so a screen is up to date whether or not it is
 shown, and each read is bounded, so a flooding pane gets one turn per loop
-iteration like the keyboard does.
+iteration like the keyboard does. The reader is the C one of relay.c
+(:class:`~amcr.tui._relay.EchoReader`), which can write a keystroke's echo to
+the terminal before the read reaches Python (echo.py).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from amcr.errors import AmcrError
 from amcr.runtime.streams import Sink, Source
 from amcr.spec import ContainerSpec
+from amcr.tui._relay import EchoReader
 from amcr.tui.emulator import Emulator, create_emulator
 
 TYPE_CHECKING = False
@@ -46,9 +49,14 @@ class Pane:
         self.spec = spec
         self.name = spec.name or "amcr"
         self.changed = on_change            # what the tab bar shows changed
-        self.output_arrived = on_output or on_change    # only the screen changed
-        # Shown each read before the emulator is fed (the early echo, echo.py).
-        self.before_feed: Callable[[Pane, bytes], None] | None = None
+        # Only the screen changed; True: the read was echoed early, paint it now.
+        self.output_arrived: Callable[[bool], None] = on_output or (lambda _echoed: on_change())
+        # Told of each read before the emulator is fed, with how many of its
+        # bytes the reader wrote to the terminal early (echo.py).
+        self.before_feed: Callable[[Pane, int], None] | None = None
+        # Called when keys must wait in the queue (a keystroke relay must stop).
+        self.on_backlog: Callable[[], None] | None = None
+        self.reader: EchoReader | None = None       # the PTY's reader, while it runs
         self.emulator: Emulator = create_emulator(24, 80)
         self.size = (24, 80)
         self.container: Container | None = None
@@ -88,6 +96,7 @@ class Pane:
         self._writes = asyncio.Queue()
         self.exit_code, self.error, self.oom = None, None, False
         self._last_cpu = None
+        self.reader = None
         spec = self.spec.replace(tty=True, winsize=self.size)
         options = {k: getattr(spec, k) for k in spec.__slots__ if k not in ("argv", "tty", "name")}
         try:
@@ -98,6 +107,10 @@ class Pane:
             self.emulator.feed(f"\r\namcr: {self.error}\r\n".encode())
             self.changed()
             return
+        source = c.source("pty")
+        if source is not None:
+            self.reader = EchoReader(source.fd, source.dispatch)
+            source.use_reader(self.reader)
         self.container = c
         self.started = time.monotonic()
         loop = asyncio.get_running_loop()
@@ -131,15 +144,17 @@ class Pane:
 
     # -- I/O ------------------------------------------------------------------------
     def on_output(self, data: bytes) -> None:
+        reader = self.reader
+        fired = reader.fired if reader is not None else 0
         if self.before_feed is not None:
-            self.before_feed(self, data)
+            self.before_feed(self, fired)
         self.received += len(data)
         emu = self.emulator
         emu.feed(data)
         reply = emu.take_output()      # answers to DA / cursor position queries
         if reply:
             self.send(reply)
-        self.output_arrived()
+        self.output_arrived(fired > 0)
 
     def send(self, data: bytes) -> None:
         """Bytes for the container's terminal, in order: written at once when
@@ -155,7 +170,15 @@ class Pane:
                 return
             data = data[done:]
         if self.running:
+            if self.on_backlog is not None:
+                self.on_backlog()
             self._writes.put_nowait(data)
+
+    def input_free(self) -> int | None:
+        """The PTY master, when a keystroke written to it now comes next, in
+        order (nothing queued before it): a relay may write keys itself."""
+        c = self.container
+        return c.input_free() if c is not None and self._writes.empty() else None
 
     async def _write_loop(self, c: Container) -> None:
         while True:

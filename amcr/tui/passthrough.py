@@ -11,13 +11,16 @@ control keys, the prefix, pastes) takes prompt_toolkit's way as before.
 """
 from __future__ import annotations
 
-import os
+import asyncio
 import re
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TextIO
 
 from prompt_toolkit.input.vt100 import Vt100Input
 from prompt_toolkit.key_binding import KeyPress
+
+from amcr.tui._relay import KeyRelay
 
 # Printable text, CR and TAB; no C0/C1 controls, no DEL, no lone surrogates
 # (bytes the reader could not decode).
@@ -37,48 +40,69 @@ class TypingInput(Vt100Input):
     parser so the order of keys is kept. (``_in_bracketed_paste`` is the
     parser's own flag; where it is missing, nothing is offered.)
 
-    The offer is made in the reader callback itself: text taken there never
-    reaches prompt_toolkit, whose callback would run its key processor on no
-    keys and restart two timeout tasks, after the write and before the echo
-    can be read. The callback reads the terminal itself, without the zero
-    ``select`` prompt_toolkit's reader makes first (the event loop has just
-    said the terminal is readable, and in raw mode, VMIN 1, a read then
-    returns at once), and plain ASCII, what typing mostly is, is offered as
-    read, undecoded: between a typist's keys the interpreter goes cold, and
-    each of those steps then costs 10-25 µs of the echo.
+    The terminal is read by :attr:`relay` (relay.c's ``KeyRelay``), a C
+    callback the event loop calls directly. While the application has it
+    *on* (:meth:`Multiplexer.relay_keys`, after every paint) a read of plain
+    ASCII goes straight to the active container from there, before any
+    Python runs: between a typist's keys the interpreter goes cold, and the
+    Python way then cost about 45 µs of each echo. Every other read comes to
+    :meth:`_read`, which turns the relay off: text taken by ``typed`` there
+    never reaches prompt_toolkit, whose callback would run its key processor
+    on no keys and restart two timeout tasks, after the write and before the
+    echo can be read; plain ASCII is offered as read, undecoded.
     """
 
     typed: Callable[[bytes], bool] | None = None
     _parser_may_hold = False
-    _unread: str | None = None      # read by the callback, for read_keys
+    _unread: str | None = None      # read by the relay, for read_keys
+    _ready: Callable[[], None] | None = None
 
-    def attach(self, input_ready_callback: Callable[[], None]
-               ) -> AbstractContextManager[None]:
-        fd = self.fileno()
+    def __init__(self, stdin: TextIO) -> None:
+        super().__init__(stdin)
+        self.relay = KeyRelay(self.fileno(), self._read)
+
+    @contextmanager
+    def attach(self, input_ready_callback: Callable[[], None]) -> Iterator[None]:
+        saved, self._ready = self._ready, input_ready_callback
+        try:
+            with super().attach(self.relay):
+                # The relay itself, not prompt_toolkit's Python wrapper around
+                # it (which only asks for `closed`: _read stops at the end).
+                asyncio.get_running_loop().add_reader(self.fileno(), self.relay)
+                yield
+        finally:
+            self._ready = saved
+
+    def _read(self, raw: bytes) -> None:
+        """What the relay read and did not send on; b"": the end of input."""
+        ready = self._ready
+        if not raw:                 # end of input: as prompt_toolkit's reader has it
+            self.stdin_reader.closed = True
+            asyncio.get_running_loop().remove_reader(self.fileno())
+            if ready is not None:
+                ready()
+            return
         decoder = getattr(self.stdin_reader, "_stdin_decoder", None)
+        if (decoder is not None and not self._unread and not decoder.buffer
+                and not raw.translate(None, PLAIN_ASCII) and self._offer(raw)):
+            return
+        data = decoder.decode(raw) if decoder is not None else raw.decode(
+            "utf-8", "surrogateescape")
+        if self._unread:
+            # prompt_toolkit's callback did not read the last ones (it
+            # returns early while the application stops): keep them first.
+            data, self._unread = self._unread + data, None
+        if not self._offered(data):
+            self._unread = data
+            if ready is not None:
+                ready()
 
-        def ready() -> None:
-            try:
-                raw = os.read(fd, 1024)
-            except OSError:
-                raw = b""
-            if not raw:                 # end of input: as prompt_toolkit's reader has it
-                self.stdin_reader.closed = True
-                input_ready_callback()
-                return
-            if (decoder is not None and not self._unread and not decoder.buffer
-                    and not raw.translate(None, PLAIN_ASCII) and self._offer(raw)):
-                return
-            data = decoder.decode(raw) if decoder is not None else raw.decode(
-                "utf-8", "surrogateescape")
-            if self._unread:
-                # prompt_toolkit's callback did not read the last ones (it
-                # returns early while the application stops): keep them first.
-                data, self._unread = self._unread + data, None
-            if not self._offered(data):
-                self._unread = data
-                input_ready_callback()
-        return super().attach(ready)
+    def nothing_held(self) -> bool:
+        """Plain text read now would be offered as it is: no undecoded byte,
+        no unread key, nothing in prompt_toolkit's parser before it."""
+        decoder = getattr(self.stdin_reader, "_stdin_decoder", None)
+        return (decoder is not None and not decoder.buffer and not self._unread
+                and self._parser_quiet())
 
     def read_keys(self) -> list[KeyPress]:
         data, self._unread = self._unread, None
@@ -101,6 +125,8 @@ class TypingInput(Vt100Input):
 
     def _offer(self, data: bytes) -> bool:
         """Offer plain text, unless prompt_toolkit's parser may hold keys before it."""
-        return bool(self.typed is not None and not self._parser_may_hold and not self._buffer
-                    and not getattr(self.vt100_parser, "_in_bracketed_paste", True)
-                    and self.typed(data))
+        return bool(self.typed is not None and self._parser_quiet() and self.typed(data))
+
+    def _parser_quiet(self) -> bool:
+        return (not self._parser_may_hold and not self._buffer
+                and not getattr(self.vt100_parser, "_in_bracketed_paste", True))

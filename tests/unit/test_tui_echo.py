@@ -1,17 +1,18 @@
-"""The early echo (amcr/tui/echo.py): a pane's read written to the terminal
-before it is parsed, when and only when that is exact.
+"""The early echo (amcr/tui/echo.py, fired by relay.c's EchoReader): a pane's
+read written to the terminal before it is parsed, when and only when that is exact.
 
-Real emulators, a real prompt_toolkit renderer writing to a pipe; a second
-emulator stands for the host terminal and gets every byte the renderer writes.
+Real emulators, a real prompt_toolkit renderer writing to a pipe, the real C
+reader reading each pane's bytes from a pipe; a second emulator stands for the
+host terminal and gets every byte the renderer and the reader write.
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 from types import SimpleNamespace
 
 import pytest
-from prompt_toolkit.application import Application
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import DummyInput
 from prompt_toolkit.layout import HSplit, Layout, Window
@@ -19,9 +20,11 @@ from prompt_toolkit.layout.controls import FormattedTextControl
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.output.vt100 import Vt100_Output
 
-from amcr.tui.app import cursor_spot
+from amcr.tui._relay import EchoReader
+from amcr.tui.app import MuxApplication, cursor_spot
 from amcr.tui.emulator import DEFAULT_STYLE, create_emulator
 from amcr.tui.modes import ModeTracker
+from amcr.tui.pacer import SMALL
 from amcr.tui.paint import Painter, PaneRenderer, TerminalWindow
 
 ROWS, COLS = 6, 24                  # the pane's; the terminal has a tab bar above it
@@ -29,18 +32,26 @@ CONTROLS = set(range(0x20)) | {0x7f} | set(range(0x80, 0xa0))
 
 
 class FakePane:
-    """What the renderer and the painter need from a pane, without a container."""
+    """What the renderer and the painter need from a pane, without a container:
+    its output comes through a pipe and the real reader."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_read=None) -> None:
         self.emulator = create_emulator(ROWS, COLS)
         self.size = (ROWS, COLS)
         self.running = True
         self.received = 0
+        self._r, self.w = os.pipe()
+        os.set_blocking(self._r, False)
+        self.reader = EchoReader(self._r, lambda data: on_read(self, data))
 
     def fit(self, rows: int, cols: int) -> None:
         if (rows, cols) != self.size:
             self.size = (rows, cols)
             self.emulator.resize(rows, cols)
+
+    def close(self) -> None:
+        os.close(self._r)
+        os.close(self.w)
 
 
 class Screen:
@@ -52,14 +63,14 @@ class Screen:
         self._stdout = open(w, "w")                  # noqa: SIM115 (closed by close())
         output = Vt100_Output(self._stdout, lambda: Size(rows=ROWS + 1, columns=COLS),
                               term="xterm-256color")
-        self.pane = FakePane()
+        self.pane = FakePane(self._on_read)
         self.painter = Painter()
         self.layout = Layout(HSplit([Window(FormattedTextControl("tabs"), height=1),
                                      TerminalWindow(self.painter, self.pane)]))   # type: ignore
         # 24-bit: colours reach the host as the pane has them (libvterm's RGB black
         # after a DECRC with nothing saved would otherwise be the nearest of 256).
-        self.app = Application(layout=self.layout, output=output, input=DummyInput(),
-                               full_screen=True, color_depth=ColorDepth.DEPTH_24_BIT)
+        self.app = MuxApplication(layout=self.layout, output=output, input=DummyInput(),
+                                  full_screen=True, color_depth=ColorDepth.DEPTH_24_BIT)
         self.mux = SimpleNamespace(app=self.app, prompt=None, panes=[self.pane],
                                    current=self.pane, painter=self.painter)
         self.renderer = PaneRenderer(self.app, self.painter,   # type: ignore[arg-type]
@@ -68,13 +79,15 @@ class Screen:
         self.echo_to: FakePane | None = self.pane
         self.at_once = True
         self.renderer.echo_pane = lambda: self.echo_to               # type: ignore
-        self.renderer.paints_at_once = lambda _unread: self.at_once
+        self.renderer.echo_not_before = lambda: 0.0 if self.at_once else math.inf
         self.host = create_emulator(ROWS + 1, COLS)
+        self.early = b""
         self.frame()
 
     def close(self) -> None:
         self._stdout.close()
         os.close(self._r)
+        self.pane.close()
 
     def written(self) -> bytes:
         try:
@@ -84,28 +97,45 @@ class Screen:
 
     def frame(self) -> None:
         """A prompt_toolkit redraw (a tab's numbers changed, say)."""
+        self.app._invalidated = False           # as the redraw prompt_toolkit scheduled
         self.renderer.render(self.app, self.layout)
         self.host.feed(self.written())
 
-    def read(self, data: bytes) -> bytes:
-        """The pane reads ``data``: what Pane.on_output and the pacer do. Returns
-        what was written early, after checking what it showed for that moment."""
-        before = screen(self.host)
-        cursor = self.host.cursor
-        self.renderer.echo_early(self.pane, data)        # type: ignore[arg-type]
+    def paint(self) -> None:
+        self.renderer.paint_only(cursor_row_first=True)
+        self.host.feed(self.written())
+
+    def read(self, data: bytes, pane: FakePane | None = None) -> bytes:
+        """``pane`` (ours) reads ``data``: what the event loop, the reader,
+        Pane.on_output and the pacer do. Returns what was written early, after
+        checking what it showed for that moment."""
+        pane = pane or self.pane
+        if not data:                            # nothing to read: a paint alone
+            self.paint()
+            return b""
+        self.before, self.cursor = screen(self.host), self.host.cursor
+        os.write(pane.w, data)
+        self.early = b""
+        pane.reader()                           # readable: the loop calls the reader
+        return self.early
+
+    def _on_read(self, pane: FakePane, data: bytes) -> None:
+        """The reader's dispatch: what it wrote early is on the host already."""
         early = self.written()
+        assert len(early) == pane.reader.fired
         self.host.feed(early)
         if early:
             # for that moment: the characters at the cursor, nothing else changed
-            expect = dict(before)
+            expect = dict(self.before)
             for i, ch in enumerate(early.decode()):
-                expect[cursor.row, cursor.col + i] = look(ch, DEFAULT_STYLE)
+                expect[self.cursor.row, self.cursor.col + i] = look(ch, DEFAULT_STYLE)
             assert screen(self.host) == expect
-        self.pane.received += len(data)
-        self.pane.emulator.feed(data)
-        self.renderer.paint_only(cursor_row_first=True)
-        self.host.feed(self.written())
-        return early
+        self.early = early
+        self.renderer.echo_early(pane, pane.reader.fired)   # type: ignore[arg-type]
+        pane.received += len(data)
+        pane.emulator.feed(data)
+        if pane is self.pane:
+            self.paint()
 
     def assert_shows_the_pane(self) -> None:
         pane = screen(self.pane.emulator)
@@ -194,22 +224,25 @@ def test_it_is_skipped_when_anything_else_happened_since_the_paint(term: Screen)
     term.frame()
     assert term.read(b"a") == b""
     term.echo_to = term.pane
+    term.at_once = False                    # the pacer would not paint a read at once yet
     term.frame()
-    term.at_once = False                    # the pacer would not paint this read at once
     assert term.read(b"b") == b""
     term.at_once = True
-    term.read(b"")
-    term.pane.emulator.feed(b"zz")          # fed, not painted
+    term.paint()
+    term.pane.emulator.feed(b"zz")          # fed outside a read (Pane.start's error line),
+    term.app.invalidate()                   # which asks for a redraw
     assert term.read(b"c") == b""
-    term.read(b"")
+    term.frame()
     term.app.output.write_raw("\x1b[H")     # prompt_toolkit wrote (not flushed yet)
     assert term.read(b"d") == b""
     term.app.output.flush()
     term.host.feed(term.written())
-    term.read(b"")
+    term.paint()
     term.renderer.reset()                   # prompt_toolkit forgot the screen
     term.host.feed(term.written())          # (and left the alternate screen)
     assert term.read(b"e") == b""
+    term.frame()
+    assert term.read(b"x" * (SMALL + 1)) == b""     # a read too big to be painted at once
     term.frame()
     assert term.read(b"f") == b"f"
     assert term.read(b"g") == b"g"
@@ -243,10 +276,13 @@ def test_a_one_column_region_has_no_room() -> None:
 
 
 def test_a_read_from_a_pane_that_is_not_the_echo_pane_is_not_written(term: Screen) -> None:
-    other = FakePane()
-    term.renderer.echo_early(other, b"x")                   # type: ignore[arg-type]
-    assert term.written() == b""
-    assert term.read(b"y") == b""           # and the read consumed the plan
+    other = FakePane(term._on_read)
+    try:
+        assert term.read(b"x", other) == b""
+        assert not term.pane.reader.armed   # and the read made the plan stale
+        assert term.read(b"y") == b""
+    finally:
+        other.close()
 
 
 # No wide characters: a narrow one written over half of one leaves libvterm's
