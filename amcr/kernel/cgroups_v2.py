@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 
 from amcr.errors import KernelError
 from amcr.kernel import cgroups as base

@@ -147,7 +147,6 @@ def test_a_big_write_is_never_split_inside_a_character():
 def test_a_batch_checked_whole_is_classified_as_line_by_line(seed):
     """The whole-batch check (a flood of plain text) finds the same odd and
     wrapping lines as the group-by-group one, whatever the batch holds."""
-    from amcr.tui.fastscroll import _classify
     r = random.Random(seed)
     cols = r.randint(10, 100)
     lines = [clean_line(r, cols)[:-1] for _ in range(r.randint(1, 400))]
