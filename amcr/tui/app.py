@@ -68,7 +68,7 @@ class Multiplexer:
         self.app: Application[int] | None = None
         self.pacer: FramePacer | None = None
         self.keyboard: TypingInput | None = None
-        self._relayed: object = None        # the container the relay aims at (held: never reused)
+        self._relayed: object = None        # the container the relay aims at, while on
 
     def output_arrived(self, echoed: bool = False) -> None:
         """A container printed something: paint its terminal soon (no full redraw)."""
@@ -105,17 +105,21 @@ class Multiplexer:
         if keyboard is None:
             return
         relay = keyboard.relay
-        fd = None
+        fd = container = None
         if (self.prompt is None and not self.prefix_pending and not self.broadcast
                 and self.panes and self.view in ("single", "tiled") and keyboard.nothing_held()):
-            fd = self.current.input_free()
+            fd, container = self.current.input_free(), self.current.container
+        if fd is not None and container is not self._relayed:
+            try:
+                relay.aim(fd)               # a duplicate: never a descriptor since reused
+            except OSError:                 # no descriptor left: Python's way, then
+                fd = None
         if fd is None:
-            relay.on = False
+            if relay.aimed:
+                relay.aim(-1)               # an exited container's PTY is not kept open
+            self._relayed = None
             return
-        container = self.current.container
-        if container is not self._relayed:
-            relay.aim(fd)                   # a duplicate: never a descriptor since reused
-            self._relayed = container
+        self._relayed = container
         relay.on = True
 
     def stop_relay(self) -> None:

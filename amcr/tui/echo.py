@@ -71,11 +71,10 @@ def plan_echo(painter: Painter, pane: Pane | None, spot: CursorSpot | None,
               output: Output) -> EchoPlan | None:
     """The plan for the next read of ``pane``, or None when an early write
     would not be exact (see the module docstring)."""
-    # Anything left in prompt_toolkit's buffer would reach the terminal after
-    # the early bytes (and an output without that buffer is not a terminal we know).
+    # (Whether anything waits in prompt_toolkit's buffer, which would reach the
+    # terminal after the early bytes, the reader checks when it fires.)
     reader = getattr(pane, "reader", None)
-    if (pane is None or reader is None or spot is None or not spot.visible
-            or getattr(output, "_buffer", True)):
+    if pane is None or reader is None or spot is None or not spot.visible:
         return None
     region = painter.region_of(pane)
     if region is None:

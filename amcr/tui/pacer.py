@@ -27,6 +27,7 @@ follows in the same callback. The plan for it is armed only when the pacer is
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 
 TYPE_CHECKING = False
@@ -48,7 +49,8 @@ class FramePacer:
         self.panes = panes
         self._handle: asyncio.Handle | None = None
         self._seen = 0              # bytes received by all panes at the last paint
-        self._not_before = 0.0      # loop time before which no big update is painted
+        self._not_before = 0.0      # time.monotonic() before which no big update is painted
+        self._cost = 0.0            # what the last paint took
 
     def idle(self) -> bool:
         """No paint is pending and every byte read so far has been painted.
@@ -59,34 +61,43 @@ class FramePacer:
 
     @property
     def not_before(self) -> float:
-        """Loop time before which a read is not painted at once (many small
-        reads in a row are a flood too): the early echo waits for it."""
+        """``time.monotonic()`` before which a read is not painted at once
+        (many small reads in a row are a flood too): the early echo waits for
+        it. (Not the loop's time: uvloop's is cached per loop turn, in ms.)"""
         return self._not_before
 
     def output_arrived(self, echoed: bool = False) -> None:
         """A pane read output: paint soon (one pending paint at a time).
-        ``echoed``: its reader wrote part of it early, which only a paint at
-        once puts right (the reader checked the interval on its own clock)."""
+
+        ``echoed``: its reader wrote part of it to the terminal early, which
+        only a paint puts right, so the paint is now, whatever else is
+        pending: even a redraw prompt_toolkit has scheduled would otherwise
+        draw from where it believes the cursor is (the reader checked the
+        interval itself)."""
+        if echoed:
+            self._paint(echo=True, always=True)
+            return
         if self._handle is not None:
             return
-        loop = asyncio.get_running_loop()
-        delay = self._not_before - loop.time()
-        if echoed or (delay <= 0
-                      and sum(p.received for p in self.panes()) - self._seen <= SMALL):
+        delay = self._not_before - time.monotonic()
+        if delay <= 0 and sum(p.received for p in self.panes()) - self._seen <= SMALL:
             self._paint(echo=True)  # now, not a loop turn later; the cursor's row first
             return
+        loop = asyncio.get_running_loop()
         self._handle = (loop.call_later(delay, self._paint) if delay > 0
                         else loop.call_soon(self._paint))
 
-    def _paint(self, echo: bool = False) -> None:
-        self._handle = None
-        if self.app.invalidated:
+    def _paint(self, echo: bool = False, always: bool = False) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self.app.invalidated and not always:
             return                  # a full redraw is on its way; it paints too
         renderer: PaneRenderer = self.app.renderer      # type: ignore[assignment]
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        # Counted first: the paint arms the early echo only when all is painted (idle).
+        start = time.monotonic()
+        # Both before the paint, which arms the early echo: only when all is
+        # painted (idle), and with this interval, from the last paint's cost.
         self._seen = sum(p.received for p in self.panes())
+        self._not_before = start + min(MAX_INTERVAL, max(MIN_INTERVAL, FACTOR * self._cost))
         renderer.paint_only(cursor_row_first=echo)
-        cost = loop.time() - start
-        self._not_before = start + min(MAX_INTERVAL, max(MIN_INTERVAL, FACTOR * cost))
+        self._cost = time.monotonic() - start

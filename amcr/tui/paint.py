@@ -398,6 +398,7 @@ class PaneRenderer(Renderer):
                          cpr_not_supported_callback=old.cpr_not_supported_callback)
         self.painter = painter
         self.cursor = cursor
+        self.app = app
         # For the early echo (echo.py), set by the application: the pane whose
         # reads may be echoed early (None: none now), the loop time before
         # which a read would not be painted at once, and what else to do
@@ -460,8 +461,10 @@ class PaneRenderer(Renderer):
         self._arm_echo()
 
     def _arm_echo(self) -> None:
-        """After a frame or a paint: what the next read may write early."""
-        plan = plan_echo(self.painter, self.echo_pane(), self._placed, self.output)
+        """After a frame or a paint: what the next read may write early (not
+        while a redraw is on its way: a frame for a resize comes between)."""
+        plan = None if self.app.invalidated else plan_echo(
+            self.painter, self.echo_pane(), self._placed, self.output)
         if plan is not None:
             plan.reader.arm(plan.fd, plan.room, SMALL, self.echo_not_before(), self.output)
             self._echo = plan

@@ -67,6 +67,22 @@ static int plain_typing(const unsigned char *p, Py_ssize_t n)
     return 1;
 }
 
+/* callable(bytes(p[:n])), holding its own reference to callable for the call
+ * (which may re-initialise the object that holds it). */
+static PyObject *call_with_bytes(PyObject *callable, const unsigned char *p, Py_ssize_t n)
+{
+    if (callable == NULL)
+        Py_RETURN_NONE;
+    PyObject *data = PyBytes_FromStringAndSize((const char *)p, n);
+    if (data == NULL)
+        return NULL;
+    Py_INCREF(callable);
+    PyObject *result = PyObject_CallOneArg(callable, data);
+    Py_DECREF(callable);
+    Py_DECREF(data);
+    return result;
+}
+
 /* ---------------------------------------------------------------- KeyRelay */
 
 typedef struct {
@@ -76,6 +92,14 @@ typedef struct {
     int on;
     PyObject *fallback;
 } KeyRelay;
+
+static void keys_close_target(KeyRelay *self)
+{
+    if (self->target >= 0)
+        close(self->target);
+    self->target = -1;
+    self->on = 0;
+}
 
 static int keys_init(KeyRelay *self, PyObject *args, PyObject *kw)
 {
@@ -88,17 +112,8 @@ static int keys_init(KeyRelay *self, PyObject *args, PyObject *kw)
         return -1;
     }
     Py_XSETREF(self->fallback, Py_NewRef(fallback));
-    self->target = -1;
-    self->on = 0;
+    keys_close_target(self);
     return 0;
-}
-
-static void keys_close_target(KeyRelay *self)
-{
-    if (self->target >= 0)
-        close(self->target);
-    self->target = -1;
-    self->on = 0;
 }
 
 static PyObject *keys_call(KeyRelay *self, PyObject *args, PyObject *kw)
@@ -121,14 +136,7 @@ static PyObject *keys_call(KeyRelay *self, PyObject *args, PyObject *kw)
             done = 0;           /* full, or gone: Python queues or reports the rest */
     }
     self->on = 0;               /* Python decides until it arms the relay again */
-    if (self->fallback == NULL)
-        Py_RETURN_NONE;
-    PyObject *data = PyBytes_FromStringAndSize((const char *)buf + done, n - done);
-    if (data == NULL)
-        return NULL;
-    PyObject *result = PyObject_CallOneArg(self->fallback, data);
-    Py_DECREF(data);
-    return result;
+    return call_with_bytes(self->fallback, buf + done, n - done);
 }
 
 static PyObject *keys_aim(KeyRelay *self, PyObject *arg)
@@ -273,7 +281,9 @@ static void echo_disarm(EchoReader *self)
  * terminal after the early bytes). */
 static int output_idle(PyObject *output)
 {
+    Py_INCREF(output);          /* getattr may run code that disarms (and drops it) */
     PyObject *buffer = PyObject_GetAttr(output, s_buffer);
+    Py_DECREF(output);
     if (buffer == NULL) {
         PyErr_Clear();
         return 0;
@@ -320,12 +330,7 @@ static PyObject *echo_call(EchoReader *self, PyObject *args, PyObject *kw)
         }
         echo_disarm(self);      /* one read fires the plan or makes it stale */
     }
-    PyObject *data = PyBytes_FromStringAndSize((const char *)self->buf, n);
-    if (data == NULL)
-        return NULL;
-    PyObject *result = PyObject_CallOneArg(self->dispatch, data);
-    Py_DECREF(data);
-    return result;
+    return call_with_bytes(self->dispatch, self->buf, n);
 }
 
 static PyObject *echo_arm(EchoReader *self, PyObject *args, PyObject *kw)

@@ -5,6 +5,7 @@ event loop would call them.
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import pty
@@ -267,6 +268,51 @@ def test_it_waits_for_the_pacer_and_for_prompt_toolkits_buffer(echo) -> None:
         echo.reader()
         assert echo.reads.pop() == (b"q", 0) and drain(echo.tty_r) == b""
         assert not echo.reader.armed
+
+
+def test_a_failed_early_write_still_counts(echo) -> None:
+    """Whatever came of the write (a full terminal, say), the row is repainted."""
+    os.set_blocking(echo.tty_w, False)
+    size = fcntl.fcntl(echo.tty_w, 1032)            # F_GETPIPE_SZ
+    os.write(echo.tty_w, b"." * size)
+    echo.reader.arm(echo.tty_w, 8, 256, 0.0, echo.output)
+    os.write(echo.pty, b"abc")
+    echo.reader()
+    assert echo.reads == [(b"abc", 3)]
+
+
+def test_a_source_reads_with_the_reader_it_is_given() -> None:
+    """Source.use_reader, before and after the source starts: the loop calls
+    that reader, which hands each read to Source.dispatch."""
+    from amcr.runtime.streams import Collector, Source
+
+    async def go(before: bool) -> None:
+        loop = asyncio.get_running_loop()
+        r, w = os.pipe()
+        tty_r, tty_w = pipe()
+        source = Source(loop, r, "pty")
+        sink = Collector()
+        source.add(sink)
+        reader = EchoReader(r, source.dispatch)
+        if before:
+            source.use_reader(reader)
+        source.start()
+        if not before:
+            source.use_reader(reader)
+        reader.arm(tty_w, 8, 256, 0.0, SimpleNamespace(_buffer=[]))
+        os.write(w, b"hi")
+        for _ in range(100):
+            await asyncio.sleep(0.005)
+            if sink.data:
+                break
+        assert bytes(sink.data) == b"hi" and os.read(tty_r, 10) == b"hi"   # ours, armed
+        os.close(w)
+        await asyncio.wait_for(source.done, 5)
+        for fd in (r, tty_r, tty_w):
+            os.close(fd)
+
+    asyncio.run(go(True))
+    asyncio.run(go(False))
 
 
 def test_disarmed_or_without_room_nothing_is_written(echo) -> None:

@@ -249,6 +249,20 @@ def test_it_is_skipped_when_anything_else_happened_since_the_paint(term: Screen)
     term.assert_shows_the_pane()
 
 
+def test_not_armed_while_a_redraw_is_on_its_way(term: Screen) -> None:
+    """prompt_toolkit draws a resize's frame at once, even with a redraw
+    scheduled (the stats tick, a key): that redraw would draw from where it
+    believes the cursor is, so nothing may be written early before it."""
+    term.app._invalidated = True
+    term.renderer.render(term.app, term.layout)
+    term.host.feed(term.written())
+    assert not term.pane.reader.armed
+    assert term.read(b"x") == b""
+    term.frame()
+    assert term.read(b"y") == b"y"
+    term.assert_shows_the_pane()
+
+
 def test_at_most_eight_and_never_the_last_column_are_written(term: Screen) -> None:
     assert term.read(b"x" * 30) == b"x" * 8
     term.assert_shows_the_pane()
