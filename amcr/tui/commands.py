@@ -27,12 +27,20 @@ class Prompt:
         self.yes_no = yes_no
 
 
+# Control keys that are typing's own bytes, sent straight to the container
+# (passthrough.PLAIN_ASCII): Tab, Enter, and Backspace (prompt_toolkit reads DEL as c-h).
+TYPING_KEYS = {"c-i": "Tab", "c-m": "Enter", "c-h": "Backspace"}
+
+
 def parse_key(name: str) -> str:
     """``C-b`` -> the prompt_toolkit key ``c-b``; ``M-a`` is not a valid prefix."""
     text = name.strip()
     if text.lower().startswith(("c-", "ctrl-")):
         letter = text.split("-", 1)[1].lower()
         key = f"c-{letter}"
+        if key in TYPING_KEYS:
+            raise AmcrError(f"invalid prefix key {name!r}: it is also the {TYPING_KEYS[key]} key",
+                            hint='use another control key, such as "C-b" or "C-a"')
         if key in {k.value for k in Keys}:
             return key
     raise AmcrError(f"invalid prefix key {name!r}", hint='use a control key such as "C-b" or "C-a"')

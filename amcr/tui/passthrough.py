@@ -5,9 +5,11 @@ processor and binding lookup (merging every registry's bindings, looking for
 the focused control's), only for ``encode_key`` to give back the same byte.
 That was a large part of a keystroke's echo latency. Text that means the same
 to every program whatever its modes (printable characters, Enter, Tab) is
-sent as read, when nothing in the multiplexer wants keys (no prompt, no
-pending prefix, a terminal on screen). Everything else (escape sequences,
-control keys, the prefix, pastes) takes prompt_toolkit's way as before.
+sent as read (and so is DEL, the backspace key), when nothing in the
+multiplexer wants keys (no prompt, no pending prefix, a terminal on screen;
+none of these keys can be the prefix, see ``commands.TYPING_KEYS``).
+Everything else (escape sequences, control keys, the prefix, pastes) takes
+prompt_toolkit's way as before.
 """
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ from prompt_toolkit.key_binding import KeyPress
 
 from amcr.tui._relay import KeyRelay
 
-# Printable text, CR and TAB; no C0/C1 controls, no DEL, no lone surrogates
-# (bytes the reader could not decode).
-PLAIN = re.compile("[\t\r\x20-\x7e\xa0-\ud7ff\ue000-\U0010ffff]+")
+# Printable text, CR, TAB and DEL (the backspace key: encode_key gives back the
+# byte the terminal sent, whatever the program's modes); no C0/C1 controls, no
+# lone surrogates (bytes the reader could not decode).
+PLAIN = re.compile("[\t\r\x20-\x7f\xa0-\ud7ff\ue000-\U0010ffff]+")
 # The same in ASCII, as bytes: what typing mostly is, checked without decoding.
-PLAIN_ASCII = b"\t\r" + bytes(range(0x20, 0x7f))
+PLAIN_ASCII = b"\t\r" + bytes(range(0x20, 0x80))
 
 
 class TypingInput(Vt100Input):

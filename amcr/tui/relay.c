@@ -14,9 +14,9 @@
  * arms it again.
  *
  * - KeyRelay(fd, fallback) reads the user's terminal. A read of plain typing
- *   (TAB, CR, 0x20-0x7e) goes to the target, the active container's PTY,
- *   when on; anything else (or what the target did not take) goes to
- *   fallback(bytes), b"" at the end of input. The target is our own
+ *   (TAB, CR, 0x20-0x7e, and DEL, the backspace key) goes to the target,
+ *   the active container's PTY, when on; anything else (or what the target
+ *   did not take) goes to fallback(bytes), b"" at the end of input. The target is our own
  *   duplicate of the descriptor (aim()), so a container's descriptor closed
  *   and its number reused can never receive keys.
  * - EchoReader(fd, dispatch) reads a container's PTY (one bounded read per
@@ -59,10 +59,12 @@
 
 static PyObject *s_buffer;      /* "_buffer", interned */
 
+/* passthrough.PLAIN_ASCII: what means the same to every program whatever
+ * its modes, and nothing to the multiplexer outside a prompt. */
 static int plain_typing(const unsigned char *p, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++)
-        if (!((p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\r' || p[i] == '\t'))
+        if (!((p[i] >= 0x20 && p[i] <= 0x7f) || p[i] == '\r' || p[i] == '\t'))
             return 0;
     return 1;
 }

@@ -48,14 +48,15 @@ def keys():
 def test_plain_typing_goes_straight_to_the_target(keys) -> None:
     keys.relay.aim(keys.target_w)
     assert keys.relay.on and keys.relay.aimed
-    for typed in (b"l", b"s -la\r", b"\t", b"~"):
+    for typed in (b"l", b"s -la\r", b"\t", b"~", b"\x7f", b"ab\x7f\x7fc"):
         os.write(keys.term, typed)
         keys.relay()
         assert os.read(keys.target_r, 100) == typed
     assert keys.fallen == [] and keys.relay.on
 
 
-@pytest.mark.parametrize("typed", [b"\x1b[A", b"\x02", b"a\x7f", "é".encode(), b"\n", b"a\x1b"])
+@pytest.mark.parametrize("typed", [b"\x1b[A", b"\x02", b"\x08", "é".encode(), b"\n", b"a\x1b",
+                                   b"\x03", b"\x80"])
 def test_anything_else_goes_to_python_and_turns_the_relay_off(keys, typed: bytes) -> None:
     keys.relay.aim(keys.target_w)
     os.write(keys.term, typed)

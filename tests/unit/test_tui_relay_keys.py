@@ -159,3 +159,22 @@ def test_no_panes_nothing_armed(mux) -> None:
     mux.m.panes.clear()
     mux.m.relay_keys()
     assert not mux.relay.aimed
+
+
+@pytest.mark.parametrize("name", ["C-h", "C-i", "C-m", "ctrl-H"])
+def test_a_key_typing_sends_on_cannot_be_the_prefix(name: str) -> None:
+    """Backspace, Tab and Enter go straight to the container (in C too): as a
+    prefix they would never reach the multiplexer."""
+    from amcr.errors import AmcrError
+    from amcr.tui.commands import parse_key
+    with pytest.raises(AmcrError, match="also the"):
+        parse_key(name)
+    assert parse_key("C-a") == "c-a"
+
+
+def test_backspace_goes_straight_on_and_ctrl_keys_do_not(mux) -> None:
+    mux.m.relay_keys()
+    type_(mux, b"ab\x7f")
+    assert mux.a.got() == b"ab\x7f" and mux.relay.on
+    type_(mux, b"\x03")                 # Ctrl-C: prompt_toolkit's way (then sent on by Python)
+    assert not mux.relay.on
