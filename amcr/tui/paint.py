@@ -400,8 +400,8 @@ class PaneRenderer(Renderer):
         self.cursor = cursor
         self.app = app
         # For the early echo (echo.py), set by the application: the pane whose
-        # reads may be echoed early (None: none now), the loop time before
-        # which a read would not be painted at once, and what else to do
+        # reads may be echoed early (None: none now), the time.monotonic()
+        # before which a read would not be painted at once, and what else to do
         # after every frame and paint (the keystroke relay is armed then).
         self.echo_pane: Callable[[], Pane | None] = lambda: None
         self.echo_not_before: Callable[[], float] = lambda: float("inf")
