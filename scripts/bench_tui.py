@@ -21,7 +21,7 @@ p50s of the same build ranged 0.4-1.6 ms), so one session per tool is a coin
 flip. Latencies and cat times are pooled over the sessions; the per-session
 p50s are printed too. Idle CPU is measured in the first session.
 
-    python3 scripts/bench_tui.py [--amcr CMD] [--sessions 3] [--keys 100] [--idle 10] [--runs 2]
+    python3 scripts/bench_tui.py [--amcr CMD] [--sessions 5] [--keys 100] [--idle 10] [--runs 2]
     ... --amcr "/opt/amcr/venv/bin/python -m cProfile -o /tmp/p/amcr.prof /opt/amcr/venv/bin/amcr"
 """
 from __future__ import annotations
@@ -62,8 +62,8 @@ def parse_args(argv: list) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--amcr", default="/opt/amcr/venv/bin/amcr", help="amcr command, shlex-split")
     p.add_argument("--user", default="amcrtest", help="unprivileged user when started as root")
-    p.add_argument("--sessions", type=int, default=3,
-                   help="sessions per tool, alternating with the other (default 3)")
+    p.add_argument("--sessions", type=int, default=5,
+                   help="sessions per tool, alternating with the other (default 5)")
     p.add_argument("--keys", type=int, default=100, help="keystrokes per session (default 100)")
     p.add_argument("--idle", type=float, default=10.0, help="idle CPU window, s (default 10)")
     p.add_argument("--runs", type=int, default=2, help="cat runs per session (default 2)")
