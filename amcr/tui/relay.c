@@ -16,9 +16,9 @@
  * - KeyRelay(fd, fallback) reads the user's terminal. A read of plain typing
  *   (TAB, CR, 0x20-0x7e, and DEL, the backspace key) goes to the target,
  *   the active container's PTY, when on; anything else (or what the target
- *   did not take) goes to fallback(bytes), b"" at the end of input. The target is our own
- *   duplicate of the descriptor (aim()), so a container's descriptor closed
- *   and its number reused can never receive keys.
+ *   did not take) goes to fallback(bytes), b"" at the end of input. The
+ *   target is our own duplicate of the descriptor (aim()), so a container's
+ *   descriptor closed and its number reused can never receive keys.
  * - EchoReader(fd, dispatch) reads a container's PTY (one bounded read per
  *   readiness, as amcr.runtime.streams.Source) and passes every read to
  *   dispatch(bytes), b"" at the end. Armed (arm()), the next read first
@@ -40,8 +40,8 @@
  * the loop 0.1-0.15 ms per echoed keystroke, never during a flood (no plan
  * is armed then), and the paint that follows is only the same row again.
  *
- * Everything runs on the event loop's thread with the GIL held; every system
- * call is non-blocking and moves a handful of bytes.
+ * Everything runs on the event loop's thread with the GIL held (released
+ * only for that pause); every read and write is non-blocking.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -55,7 +55,7 @@
 #define KEY_READ 1024           /* what prompt_toolkit's reader reads at once */
 #define CHUNK 65536             /* amcr.runtime.streams.CHUNK */
 
-#define ECHO_PAUSE_NS 100000     /* after an early echo: see the top of the file */
+#define ECHO_PAUSE_NS 100000    /* after an early echo: see the top of the file */
 
 static PyObject *s_buffer;      /* "_buffer", interned */
 
