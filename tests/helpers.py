@@ -53,6 +53,16 @@ class Amcr:
                         ["env", f"AMCR_HOME={self.home}", *self.command, *args])
 
 
+def read_available(fd: int) -> bytes:
+    """What the pipe or terminal ``fd`` holds right now (b"": nothing), without
+    waiting: it is made non-blocking."""
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 1 << 20)
+    except BlockingIOError:
+        return b""
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess[str]) -> None:
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, f"expected one error line, got: {proc.stderr!r}"

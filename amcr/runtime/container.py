@@ -270,9 +270,8 @@ class Container:
         is full, or when there is no open input; the caller then queues the
         rest for :meth:`write`, which also reports the errors.
         """
-        fd = self._input
-        if (fd is None or self.state is not State.RUNNING or self._write_lock.locked()
-                or not data):
+        fd = self.input_free()
+        if fd is None or not data:
             return 0
         try:
             return os.write(fd, data)

@@ -75,12 +75,17 @@ class Multiplexer:
         if self.pacer is not None:
             self.pacer.output_arrived(echoed)
 
+    def terminal_has_keys(self) -> bool:
+        """Typing goes to a container's terminal, not to the multiplexer: no
+        prompt open, a terminal on screen. (The prefix, when pending, takes
+        the next key; broadcasting, every running container gets it.)"""
+        return self.prompt is None and bool(self.panes) and self.view in ("single", "tiled")
+
     def echo_pane(self) -> Pane | None:
         """The pane whose reads may be echoed early (echo.py): the active one,
         whose cursor the terminal shows, when the keys go to it alone, and
         while every read so far has been painted."""
-        if (self.prompt is not None or self.broadcast or not self.panes
-                or self.view not in ("single", "tiled")
+        if (not self.terminal_has_keys() or self.broadcast
                 or self.pacer is None or not self.pacer.idle()):
             return None
         return self.current
@@ -106,8 +111,8 @@ class Multiplexer:
             return
         relay = keyboard.relay
         fd = container = None
-        if (self.prompt is None and not self.prefix_pending and not self.broadcast
-                and self.panes and self.view in ("single", "tiled") and keyboard.nothing_held()):
+        if (self.terminal_has_keys() and not self.prefix_pending and not self.broadcast
+                and keyboard.nothing_held()):
             fd, container = self.current.input_free(), self.current.container
         if fd is not None and container is not self._relayed:
             try:
@@ -140,8 +145,7 @@ class Multiplexer:
         """Plain text from the keyboard, UTF-8 (see passthrough.py): the active
         container's (or every one's, broadcasting), unless the multiplexer
         itself is waiting for keys."""
-        if (self.prompt is not None or self.prefix_pending or not self.panes
-                or self.view not in ("single", "tiled")):
+        if not self.terminal_has_keys() or self.prefix_pending:
             return False
         if self.broadcast:
             _send(self, data)

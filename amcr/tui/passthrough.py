@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterator
+from codecs import IncrementalDecoder
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -85,7 +86,7 @@ class TypingInput(Vt100Input):
             if ready is not None:
                 ready()
             return
-        decoder = getattr(self.stdin_reader, "_stdin_decoder", None)
+        decoder = self._decoder
         if (decoder is not None and not self._unread and not decoder.buffer
                 and not raw.translate(None, PLAIN_ASCII) and self._offer(raw)):
             return
@@ -100,10 +101,15 @@ class TypingInput(Vt100Input):
             if ready is not None:
                 ready()
 
+    @property
+    def _decoder(self) -> IncrementalDecoder | None:
+        """prompt_toolkit's reader's UTF-8 decoder (None where it has none)."""
+        return getattr(self.stdin_reader, "_stdin_decoder", None)
+
     def nothing_held(self) -> bool:
         """Plain text read now would be offered as it is: no undecoded byte,
         no unread key, nothing in prompt_toolkit's parser before it."""
-        decoder = getattr(self.stdin_reader, "_stdin_decoder", None)
+        decoder = self._decoder
         return (decoder is not None and not decoder.buffer and not self._unread
                 and self._parser_quiet())
 

@@ -16,20 +16,13 @@ from types import SimpleNamespace
 import pytest
 
 from amcr.tui._relay import CHUNK, EchoReader, KeyRelay
+from tests.helpers import read_available
 
 
 def pipe(nonblocking_read: bool = True) -> tuple[int, int]:
     r, w = os.pipe()
     os.set_blocking(r, not nonblocking_read)
     return r, w
-
-
-def drain(fd: int) -> bytes:
-    os.set_blocking(fd, False)
-    try:
-        return os.read(fd, 1 << 20)
-    except BlockingIOError:
-        return b""
 
 
 @pytest.fixture
@@ -61,11 +54,11 @@ def test_anything_else_goes_to_python_and_turns_the_relay_off(keys, typed: bytes
     keys.relay.aim(keys.target_w)
     os.write(keys.term, typed)
     keys.relay()
-    assert keys.fallen == [typed] and drain(keys.target_r) == b""
+    assert keys.fallen == [typed] and read_available(keys.target_r) == b""
     assert not keys.relay.on and keys.relay.aimed
     os.write(keys.term, b"x")               # off: plain typing goes to Python too
     keys.relay()
-    assert keys.fallen == [typed, b"x"] and drain(keys.target_r) == b""
+    assert keys.fallen == [typed, b"x"] and read_available(keys.target_r) == b""
 
 
 def test_off_or_unaimed_everything_goes_to_python(keys) -> None:
@@ -79,7 +72,7 @@ def test_off_or_unaimed_everything_goes_to_python(keys) -> None:
     keys.relay.on = False
     os.write(keys.term, b"c")
     keys.relay()
-    assert keys.fallen == [b"a", b"b", b"c"] and drain(keys.target_r) == b""
+    assert keys.fallen == [b"a", b"b", b"c"] and read_available(keys.target_r) == b""
 
 
 def test_what_the_target_does_not_take_goes_to_python(keys) -> None:
@@ -93,7 +86,7 @@ def test_what_the_target_does_not_take_goes_to_python(keys) -> None:
     os.write(keys.term, b"abcdef")
     keys.relay()
     assert keys.fallen == [b"abcdef"] and not keys.relay.on
-    assert drain(keys.target_r) == b"." * (size - 3)
+    assert read_available(keys.target_r) == b"." * (size - 3)
 
 
 def test_a_part_taken_the_rest_goes_to_python() -> None:
@@ -136,7 +129,7 @@ def test_the_target_is_a_duplicate(keys) -> None:
     try:
         os.write(keys.term, b"k")
         keys.relay()
-        assert os.read(r, 10) == b"k" and drain(reused_r) == b""
+        assert os.read(r, 10) == b"k" and read_available(reused_r) == b""
         keys.relay.aim(-1)                  # the duplicate is closed: the pipe ends
         assert os.read(r, 10) == b"" and not keys.relay.aimed
     finally:
@@ -208,7 +201,7 @@ def test_every_read_is_dispatched_whole(echo) -> None:
         os.write(echo.pty, data)
         echo.reader()
     assert echo.reads == [(b"a", 0), (b"\x1b[31mred\r\n", 0), (bytes(range(256)), 0)]
-    assert drain(echo.tty_r) == b""
+    assert read_available(echo.tty_r) == b""
     echo.reader()                           # not readable after all: no read to dispatch
     assert len(echo.reads) == 3
 
@@ -234,11 +227,11 @@ def test_armed_the_printable_start_is_written_first(echo) -> None:
     os.write(echo.pty, b"ls -l\x1b[K")
     echo.reader()
     assert echo.reads == [(b"ls -l\x1b[K", 5)]
-    assert drain(echo.tty_r) == b"ls -l"
+    assert read_available(echo.tty_r) == b"ls -l"
     assert not echo.reader.armed            # once
     os.write(echo.pty, b"x")
     echo.reader()
-    assert echo.reads[-1] == (b"x", 0) and drain(echo.tty_r) == b""
+    assert echo.reads[-1] == (b"x", 0) and read_available(echo.tty_r) == b""
 
 
 @pytest.mark.parametrize("read, room, small, expect", [
@@ -254,7 +247,7 @@ def test_what_is_written_early(echo, read: bytes, room: int, small: int, expect:
     echo.reader.arm(echo.tty_w, room, small, 0.0, echo.output)
     os.write(echo.pty, read)
     echo.reader()
-    assert drain(echo.tty_r) == expect
+    assert read_available(echo.tty_r) == expect
     assert echo.reads == [(read, len(expect))]
 
 
@@ -267,7 +260,7 @@ def test_it_waits_for_the_pacer_and_for_prompt_toolkits_buffer(echo) -> None:
         echo.reader.arm(echo.tty_w, 8, 256, not_before, output)
         os.write(echo.pty, b"q")
         echo.reader()
-        assert echo.reads.pop() == (b"q", 0) and drain(echo.tty_r) == b""
+        assert echo.reads.pop() == (b"q", 0) and read_available(echo.tty_r) == b""
         assert not echo.reader.armed
 
 
@@ -323,7 +316,7 @@ def test_disarmed_or_without_room_nothing_is_written(echo) -> None:
     assert not echo.reader.armed
     os.write(echo.pty, b"w")
     echo.reader()
-    assert echo.reads == [(b"w", 0)] and drain(echo.tty_r) == b""
+    assert echo.reads == [(b"w", 0)] and read_available(echo.tty_r) == b""
 
 
 def test_the_end_is_an_empty_read(echo) -> None:

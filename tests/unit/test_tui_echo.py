@@ -26,6 +26,7 @@ from amcr.tui.emulator import DEFAULT_STYLE, create_emulator
 from amcr.tui.modes import ModeTracker
 from amcr.tui.pacer import SMALL
 from amcr.tui.paint import Painter, PaneRenderer, TerminalWindow
+from tests.helpers import read_available
 
 ROWS, COLS = 6, 24                  # the pane's; the terminal has a tab bar above it
 CONTROLS = set(range(0x20)) | {0x7f} | set(range(0x80, 0xa0))
@@ -90,10 +91,7 @@ class Screen:
         self.pane.close()
 
     def written(self) -> bytes:
-        try:
-            return os.read(self._r, 1 << 20)
-        except BlockingIOError:
-            return b""
+        return read_available(self._r)
 
     def frame(self) -> None:
         """A prompt_toolkit redraw (a tab's numbers changed, say)."""

@@ -17,6 +17,7 @@ import pytest
 from amcr.config import Config
 from amcr.tui.app import Multiplexer
 from amcr.tui.passthrough import TypingInput
+from tests.helpers import read_available
 
 
 class FakeContainer:
@@ -38,10 +39,7 @@ class FakeContainer:
         return os.write(self.w, data)
 
     def got(self) -> bytes:
-        try:
-            return os.read(self.r, 1 << 16)
-        except BlockingIOError:
-            return b""
+        return read_available(self.r)
 
     def close(self) -> None:
         os.close(self.r)
